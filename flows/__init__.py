@@ -1,0 +1,1 @@
+"""Prefect flows (the experiment DAG), the typed configuration and the ``w2s`` CLI."""

@@ -1,0 +1,232 @@
+"""The typed experiment configuration: the single source of truth for every run.
+
+A config comes from the embedded defaults, an optional YAML file and ``key=value``
+overrides, in that order. Unknown keys and bad values are refused with a message that
+names the key. Each stage is handed only the slice it reads, so its cache key changes
+when, and only when, that slice does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from models.synthetic import scale_counts
+
+
+# The experiment DAG's stages, in execution order (names of the tasks, for --refresh).
+STAGES = (
+    "ingest",
+    "train_weak",
+    "weak_label",
+    "train_ceiling",
+    "detect_overlap",
+    "select_sources",
+    "train_strong",
+    "evaluate",
+)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class GroupCounts(Section):
+    """Points of each ground-truth group in one unit draw of a synthetic source."""
+
+    easy: int = Field(ge=0)
+    hard: int = Field(ge=0)
+    overlap: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _not_empty(self):
+        if self.easy + self.hard + self.overlap == 0:
+            raise ValueError("a source needs at least one point")
+        return self
+
+
+class SourceConfig(Section):
+    """One data source. ``synthetic`` is the easy / hard / overlap mixture of RESEARCH.md §1."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: Literal["synthetic"] = "synthetic"
+    counts: GroupCounts
+
+
+class SyntheticTask(Section):
+    """What all synthetic sources share: the feature blocks and the noise."""
+
+    d_easy: int = Field(20, ge=1)
+    d_hard: int = Field(20, ge=1)
+    noise_var: float = Field(5.0, gt=0)
+
+
+class SplitScale(Section):
+    """Each split is a fresh draw of every source, its group counts scaled by these factors."""
+
+    weak_train: float = Field(1.0, gt=0)
+    w2s_train: float = Field(4.0, gt=0)
+    val: float = Field(0.5, gt=0)
+    test: float = Field(2.0, gt=0)
+
+
+class DataConfig(Section):
+    task: SyntheticTask = SyntheticTask()
+    splits: SplitScale = SplitScale()
+    sources: tuple[SourceConfig, ...] = (
+        SourceConfig(name="low", counts=GroupCounts(easy=200, hard=200, overlap=21)),
+        SourceConfig(name="mid", counts=GroupCounts(easy=200, hard=200, overlap=100)),
+        SourceConfig(name="high", counts=GroupCounts(easy=100, hard=100, overlap=200)),
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        if not self.sources:
+            raise ValueError("sources: at least one source is needed")
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sources: names must be unique, got {names}")
+        return self
+
+
+class ModelConfig(Section):
+    """A classifier and how it is fitted: full-batch L-BFGS by default, as scikit-learn's."""
+
+    arch: Literal["linear", "mlp"] = "linear"
+    hidden: int = Field(64, ge=1)
+    C: float = Field(1.0, gt=0, description="inverse L2 strength, scikit-learn's convention")
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    lr: float = Field(1.0, gt=0)
+    epochs: int = Field(10, ge=1)
+    lbfgs_iters: int = Field(20, ge=1)
+    patience: int = Field(2, ge=1)
+
+
+class StrongConfig(ModelConfig):
+    """The W2S student. ``select_on=oracle_val`` picks its epoch on ground truth: an oracle."""
+
+    method: Literal["xent", "overlap_only"] = "xent"
+    C: float = Field(0.01, gt=0)
+    select_on: Literal["weak_val", "oracle_val"] = "weak_val"
+
+
+class OverlapConfig(Section):
+    detector: Literal["paper"] = "paper"
+
+
+class SelectionConfig(Section):
+    """Which points of which source are bought for strong training, and with what budget."""
+
+    policy: Literal["ucb1", "paper_ucb", "random", "oracle", "all"] = "ucb1"
+    rounds: int = Field(20, ge=1)
+    pull_size: int = Field(50, ge=1)
+
+
+class ExperimentConfig(Section):
+    experiment: str = Field("w2s", min_length=1, description="MLflow experiment name")
+    seed: int = Field(0, ge=0)
+    data: DataConfig = DataConfig()
+    weak: ModelConfig = ModelConfig()
+    ceiling: ModelConfig = ModelConfig()
+    strong: StrongConfig = StrongConfig()
+    overlap: OverlapConfig = OverlapConfig()
+    selection: SelectionConfig = SelectionConfig()
+
+    @model_validator(mode="after")
+    def _budget_fits(self):
+        if self.selection.policy == "all":
+            return self
+        budget = self.selection.rounds * self.selection.pull_size
+        for s in self.data.sources:
+            pool = _scaled_total(s.counts, self.data.splits.w2s_train)
+            if budget > pool:
+                raise ValueError(
+                    f"selection: budget rounds*pull_size={budget} exceeds the pool of source "
+                    f"'{s.name}' ({pool} points in w2s_train)"
+                )
+        return self
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _scaled_total(counts: GroupCounts, factor: float) -> int:
+    return sum(scale_counts(counts.model_dump(), factor).values())
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration error; its message names the offending key."""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    data: dict[str, Any] = ExperimentConfig().model_dump(mode="json")
+    if path is not None:
+        path = Path(path)
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"config file {path} cannot be read: {str(e).splitlines()[0]}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(loaded).__name__}")
+        data = _merge(data, loaded or {}, "")
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        _set(data, key, yaml.safe_load(raw) if raw else "")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_first_error(e)) from None
+
+
+def _merge(base: dict, update: dict, prefix: str) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        key = f"{prefix}{k}"
+        if k not in base:
+            raise ConfigError(f"unknown config key '{key}'")
+        out[k] = _merge(base[k], v, f"{key}.") if isinstance(base[k], dict) and isinstance(v, dict) else v
+    return out
+
+
+def _set(data: dict, dotted: str, value: Any) -> None:
+    node: Any = data
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        where = ".".join(parts[: i + 1])
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"unknown config key '{where}' (list index out of range)")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            if last:
+                node[part] = value
+            else:
+                node = node[part]
+        else:
+            raise ConfigError(f"unknown config key '{where}'")
+
+
+def _first_error(e: ValidationError) -> str:
+    err = e.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    given = err.get("input")
+    shown = "" if isinstance(given, (dict, list)) or given is None else f" (got {given!r})"
+    # Whole-config checks name their keys in the message itself.
+    return f"{key}: {msg}{shown}" if key else msg

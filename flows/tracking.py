@@ -1,0 +1,52 @@
+"""The flow's MLflow parent run: config, tags, headline metrics, cache hits, plots."""
+
+from __future__ import annotations
+
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from flows.config import ExperimentConfig
+from tasks import tracking
+from tasks.stage import RunContext
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@contextmanager
+def parent_run(config: ExperimentConfig, flow_run_id: str | None, run_name: str | None = None) -> Iterator[RunContext]:
+    """Open the parent run, log the full config, and close it FINISHED or FAILED."""
+    c = tracking.client()
+    experiment = tracking.experiment_id(c, config.experiment)
+    tags = {"w2s.config_hash": config.fingerprint(), "w2s.git_commit": git_commit()}
+    if flow_run_id:
+        tags["prefect.flow_run_id"] = flow_run_id
+    run_tags = {**tags, "mlflow.runName": run_name or f"{config.strong.method}-seed{config.seed}"}
+    run_id = c.create_run(experiment, tags=run_tags).info.run_id
+    tracking.log_params(c, run_id, tracking.flatten(config.model_dump(mode="json")))
+    c.log_text(run_id, config.to_yaml(), "config.yaml")
+    try:
+        yield RunContext(parent_run_id=run_id, experiment_id=experiment, tags=tags)
+    except BaseException:
+        c.set_terminated(run_id, "FAILED")
+        raise
+    c.set_terminated(run_id, "FINISHED")
+
+
+def record_outcome(run: RunContext, metrics: dict, stages: dict[str, dict], plots: list[Path]) -> None:
+    c = tracking.client()
+    tracking.log_metrics(c, run.parent_run_id, metrics)
+    tags = {f"w2s.cached.{name}": str(r["cached"]).lower() for name, r in stages.items()}
+    tags["w2s.cache_hits"] = ",".join(n for n, r in stages.items() if r["cached"]) or "none"
+    tracking.set_tags(c, run.parent_run_id, tags)
+    for plot in plots:
+        c.log_artifact(run.parent_run_id, str(plot))

@@ -1,0 +1,119 @@
+"""Small classifiers and the LightningModule that trains them on (weak or true) soft labels.
+
+Networks carry a leading *replica* dimension so that several independently initialised
+copies (seeds) train as one vectorised model: tiny models are dominated by per-step
+overhead, and one step for R replicas costs about as much as one step for one.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+import lightning as L
+import torch
+from torch import nn
+
+from models.losses import l2_penalty, soft_cross_entropy
+
+Arch = Literal["linear", "mlp"]
+
+
+class ReplicatedLinear(nn.Module):
+    """``R`` independent affine maps ``(R, n, d) -> (R, n, k)``."""
+
+    def __init__(self, d_in: int, d_out: int, replicas: int = 1):
+        super().__init__()
+        bound = 1.0 / d_in**0.5
+        self.weight = nn.Parameter(torch.empty(replicas, d_in, d_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(replicas, 1, d_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.expand(self.weight.shape[0], *x.shape)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class Classifier(nn.Module):
+    """Logistic regression (``linear``) or a one-hidden-layer MLP, replicated ``R`` times."""
+
+    def __init__(self, d_in: int, n_classes: int, arch: Arch = "linear", hidden: int = 64, replicas: int = 1):
+        super().__init__()
+        if arch == "linear":
+            self.layers = nn.ModuleList([ReplicatedLinear(d_in, n_classes, replicas)])
+        elif arch == "mlp":
+            self.layers = nn.ModuleList(
+                [ReplicatedLinear(d_in, hidden, replicas), ReplicatedLinear(hidden, n_classes, replicas)]
+            )
+        else:
+            raise ValueError(f"unknown architecture {arch!r}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = torch.relu(x)
+        return x  # (R, n, k) logits
+
+    def penalised_weights(self) -> list[torch.Tensor]:
+        """Weights under the L2 penalty: every weight matrix, never a bias (as scikit-learn)."""
+        return [layer.weight for layer in self.layers]
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class SoftLabelClassifier(L.LightningModule):
+    """Trains a :class:`Classifier` on soft targets with an L2 term of inverse strength ``C``.
+
+    Each batch is ``(x, target_probs)``; validation batches are scored against their own
+    soft targets (weak labels of ``val`` unless the caller chose the oracle), and the
+    per-epoch figures are kept in ``history`` rather than sent through a logger.
+    """
+
+    def __init__(
+        self,
+        net: Classifier,
+        C: float,
+        n_train: int,
+        loss_fn: LossFn = soft_cross_entropy,
+        optimizer: Literal["lbfgs", "adam"] = "lbfgs",
+        lr: float = 1.0,
+        lbfgs_iters: int = 20,
+    ):
+        super().__init__()
+        self.net, self.C, self.n_train, self.loss_fn = net, C, n_train, loss_fn
+        self.optimizer_name, self.lr, self.lbfgs_iters = optimizer, lr, lbfgs_iters
+        self.history: list[dict[str, float]] = []
+        self._epoch: dict[str, float] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def objective(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = self.loss_fn(self.net(x), target)
+        for w in self.net.penalised_weights():
+            loss = loss + l2_penalty(w, self.C, self.n_train)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        loss = self.objective(*batch)
+        self._epoch["train_loss"] = float(loss.detach())
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, target = batch
+        logits = self.net(x)
+        replicas = logits.shape[0]
+        self._epoch["val_loss"] = float(soft_cross_entropy(logits, target).detach()) / replicas
+        agree = (logits.argmax(-1) == target.argmax(-1)).float().mean()
+        self._epoch["val_acc"] = float(agree)
+
+    def on_validation_epoch_end(self):
+        self.history.append({"epoch": self.current_epoch, **self._epoch})
+
+    def configure_optimizers(self):
+        if self.optimizer_name == "lbfgs":
+            return torch.optim.LBFGS(
+                self.parameters(), lr=self.lr, max_iter=self.lbfgs_iters, line_search_fn="strong_wolfe"
+            )
+        return torch.optim.Adam(self.parameters(), lr=self.lr)

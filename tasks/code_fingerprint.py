@@ -1,0 +1,78 @@
+"""Fingerprint of the code a stage runs: its own module and every project module it imports.
+
+Prefect's TASK_SOURCE policy hashes the task function alone and misses the helpers it
+calls. Here imports are followed statically (with ``ast``, without importing anything),
+through ``models`` and ``tasks`` and transitively, including imports made inside function
+bodies.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_PACKAGES = ("models", "tasks")
+# Bookkeeping that cannot change a stage's results: editing it must not invalidate caches.
+BOOKKEEPING = {"tasks", "tasks.stage", "tasks.tracking", "tasks.workspace", "tasks.code_fingerprint", "tasks.manifest"}
+
+
+@lru_cache(maxsize=None)
+def _package_root(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)  # imports only the package's light __init__
+    return Path(spec.origin).parent.parent if spec and spec.origin else None
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of a dotted module name, found on disk without importing it."""
+    root = _package_root(name.split(".")[0])
+    if root is None:
+        return None
+    base = root.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _project_imports(name: str, path: Path) -> set[str]:
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            found.add(base)
+            # `from models import overlap` imports a submodule, not a name.
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {m for m in found if m.split(".")[0] in PROJECT_PACKAGES and m not in BOOKKEEPING and _module_file(m)}
+
+
+def code_dependencies(module: str) -> list[str]:
+    """``module`` and the project modules it reaches through imports, sorted."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = _module_file(name)
+        if path is not None:
+            todo.extend(_project_imports(name, path) - seen)
+    return sorted(seen)
+
+
+@lru_cache(maxsize=None)
+def code_fingerprint(module: str) -> str:
+    digest = hashlib.sha256()
+    for name in code_dependencies(module):
+        path = _module_file(name)
+        digest.update(name.encode())
+        digest.update(path.read_bytes() if path else b"")
+    return digest.hexdigest()

@@ -1,0 +1,50 @@
+"""Reading stage inputs back from disk: dataset splits and arrays, without pickle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasks.manifest import Manifest
+
+SPLITS = ("weak_train", "w2s_train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of one or more sources, as arrays; ``source`` indexes the source of each row."""
+
+    x: np.ndarray
+    x_weak: np.ndarray
+    label: np.ndarray
+    group: np.ndarray | None
+    source: np.ndarray
+    n_classes: int
+
+
+def load_split(sources: list[Manifest], split: str) -> Split:
+    """The rows of ``split`` of every source, concatenated in source order."""
+    from datasets import load_from_disk
+
+    parts = []
+    for i, m in enumerate(sources):
+        ds = load_from_disk(str(m.dir))[split].with_format("numpy")
+        parts.append((ds["features"], ds["weak_features"], ds["label"], ds["group"] if "group" in ds.column_names else None, i))
+    groups = [p[3] for p in parts]
+    return Split(
+        x=np.concatenate([p[0] for p in parts]).astype(np.float32),
+        x_weak=np.concatenate([p[1] for p in parts]).astype(np.float32),
+        label=np.concatenate([p[2] for p in parts]).astype(np.int64),
+        group=None if any(g is None for g in groups) else np.concatenate(groups).astype(np.int64),
+        source=np.concatenate([np.full(len(p[2]), p[4]) for p in parts]),
+        n_classes=max(int(m.facts["n_classes"]) for m in sources),
+    )
+
+
+def save_array(out_dir, name: str, array: np.ndarray) -> None:
+    np.save(out_dir / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+
+
+def load_array(manifest: Manifest, name: str) -> np.ndarray:
+    return np.load(manifest.file(f"{name}.npy"), allow_pickle=False)

@@ -1,0 +1,76 @@
+"""MLflow bookkeeping shared by stages and flows, through the thread-safe client API.
+
+Stages may run in worker threads that do not see a flow's active run, so runs are
+addressed by id, never through MLflow's global "active run".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from tasks.workspace import mlflow_artifact_root, mlflow_uri
+
+MAX_PARAM_CHARS = 6000
+BATCH = 100  # MLflow's limit on params per log_batch call
+
+
+def client() -> MlflowClient:
+    return MlflowClient(tracking_uri=mlflow_uri())
+
+
+def experiment_id(c: MlflowClient, name: str) -> str:
+    found = c.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    # A local store keeps its artifacts in the workspace; a server decides for itself.
+    location = mlflow_artifact_root() if mlflow_uri().startswith("sqlite:") else None
+    return c.create_experiment(name, artifact_location=location)
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``; list items get their index."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)) and value and all(isinstance(v, (dict, list)) for v in value):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for k, v in items:
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def log_params(c: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    entries = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in sorted(params.items())]
+    for i in range(0, len(entries), BATCH):
+        c.log_batch(run_id, params=entries[i : i + BATCH])
+
+
+def log_metrics(c: MlflowClient, run_id: str, metrics: dict[str, Any], step: int = 0) -> None:
+    entries = [Metric(k, float(v), 0, step) for k, v in metrics.items() if _is_number(v)]
+    for i in range(0, len(entries), 1000):
+        c.log_batch(run_id, metrics=entries[i : i + 1000])
+
+
+def log_history(c: MlflowClient, run_id: str, history: Iterable[dict[str, float]], prefix: str = "") -> None:
+    """Per-epoch figures as metric steps, in one write: every SQLite write costs ~10 ms."""
+    entries = [
+        Metric(f"{prefix}{k}", float(v), 0, int(row["epoch"]))
+        for row in history
+        for k, v in row.items()
+        if k != "epoch" and _is_number(v)
+    ]
+    for i in range(0, len(entries), 1000):
+        c.log_batch(run_id, metrics=entries[i : i + 1000])
+
+
+def set_tags(c: MlflowClient, run_id: str, tags: dict[str, Any]) -> None:
+    c.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
