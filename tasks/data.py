@@ -29,8 +29,9 @@ def load_split(sources: list[Manifest], split: str) -> Split:
 
     parts = []
     for i, m in enumerate(sources):
-        ds = load_from_disk(str(m.dir))[split].with_format("numpy")
-        parts.append((ds["features"], ds["weak_features"], ds["label"], ds["group"] if "group" in ds.column_names else None, i))
+        table = load_from_disk(str(m.dir))[split].with_format("arrow")[:]
+        group = column_array(table, "group") if "group" in table.column_names else None
+        parts.append((column_array(table, "features"), column_array(table, "weak_features"), column_array(table, "label"), group, i))
     groups = [p[3] for p in parts]
     return Split(
         x=np.concatenate([p[0] for p in parts]).astype(np.float32),
@@ -40,6 +41,18 @@ def load_split(sources: list[Manifest], split: str) -> Split:
         source=np.concatenate([np.full(len(p[2]), p[4]) for p in parts]),
         n_classes=max(int(m.facts["n_classes"]) for m in sources),
     )
+
+
+def column_array(table, name: str) -> np.ndarray:
+    """One Arrow column as a NumPy array; fixed-length lists become a 2-D array.
+
+    Straight from Arrow's buffers: going through ``datasets``' row formatting is ~200×
+    slower on these tables.
+    """
+    column = table.column(name).combine_chunks()
+    if hasattr(column, "flatten") and hasattr(column.type, "list_size"):
+        return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
+    return column.to_numpy(zero_copy_only=False)
 
 
 def save_array(out_dir, name: str, array: np.ndarray) -> None:

@@ -1,0 +1,69 @@
+"""End to end through the installed ``w2s`` command, as a user runs it, in a fresh workspace."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SMALL = Path(__file__).parent / "small.yaml"
+
+
+def _w2s(home: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    env["W2S_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (["run", "strong.methd=xent"], "strong.methd"),
+        (["run", "selection.policy=best"], "selection.policy"),
+        (["run", "missing.yaml"], "missing.yaml"),
+        (["run", "--refresh", "trian_weak"], "trian_weak"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, names):
+    done = _w2s(tmp_path / "home", *args, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and names in lines[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "home" / "artifacts").exists()
+
+
+@pytest.mark.slow
+def test_run_twice_second_is_all_cached_and_mlflow_has_the_runs(tmp_path):
+    home = tmp_path / "home"
+    first = _w2s(home, "run", str(SMALL), "--json")
+    assert first.returncode == 0, first.stderr[-2000:]
+    one = json.loads(first.stdout)
+    assert {"acc_weak", "acc_ceiling", "acc_w2s", "pgr"} <= set(one["metrics"])
+    assert not any(s["cached"] for s in one["stages"].values())
+
+    second = _w2s(home, "run", str(SMALL), "--json")
+    assert second.returncode == 0, second.stderr[-2000:]
+    two = json.loads(second.stdout)
+    assert all(s["cached"] for s in two["stages"].values())
+    assert two["metrics"] == one["metrics"] and two["mlflow_run_id"] != one["mlflow_run_id"]
+
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    for result, hits in ((one, {"none"}), (two, set(two["stages"]))):
+        parent = c.get_run(result["mlflow_run_id"])
+        assert set(parent.data.tags["w2s.cache_hits"].split(",")) == hits
+        assert parent.data.metrics["pgr"] == pytest.approx(one["metrics"]["pgr"])
+    children = c.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{one['mlflow_run_id']}'"
+    )
+    assert len(children) >= 8 and all(r.data.metrics for r in children)
+    # The readable summary names the figures a researcher looks for first.
+    text = _w2s(home, "run", str(SMALL))
+    assert text.returncode == 0
+    for word in ("weak", "ceiling", "PGR", "overlap", "sources", "8/8 stages cached", "mlflow"):
+        assert word in text.stdout

@@ -1,0 +1,40 @@
+import math
+
+import numpy as np
+import pytest
+
+from models.metrics import accuracy, model_metrics, pgr, pgr_report, roc_auc, teacher_agreement
+
+
+def test_pgr_by_hand():
+    assert pgr(weak=0.6, ceiling=0.9, w2s=0.75) == pytest.approx(0.5)
+    assert pgr(0.6, 0.9, 0.6) == 0.0 and pgr(0.6, 0.9, 0.9) == pytest.approx(1.0)
+    assert pgr(0.6, 0.9, 0.5) < 0  # worse than its teacher
+    assert math.isnan(pgr(0.7, 0.7, 0.8))
+
+
+def test_pgr_report_flags_a_tiny_gap():
+    weak, ceil = {"acc": 0.700, "auroc": 0.75}, {"acc": 0.705, "auroc": 0.8}
+    r = pgr_report(weak, ceil, {"acc": 0.702, "auroc": 0.77})
+    assert r["gap_too_small"] and r["pgr"] == pytest.approx(0.4)
+    assert r["pgr_auroc"] == pytest.approx(0.4)
+    assert not pgr_report({"acc": 0.6, "auroc": 0.6}, {"acc": 0.9, "auroc": 0.9}, {"acc": 0.7, "auroc": 0.7})["gap_too_small"]
+
+
+def test_auroc_by_hand_with_ties():
+    probs = np.c_[1 - np.array([0.1, 0.4, 0.35, 0.8]), [0.1, 0.4, 0.35, 0.8]]
+    assert roc_auc(probs, np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+    tied = np.c_[[0.5, 0.5], [0.5, 0.5]]
+    assert roc_auc(tied, np.array([0, 1])) == pytest.approx(0.5)
+
+
+def test_accuracy_per_group_and_agreement():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    labels = np.array([0, 1, 1, 1])
+    m = model_metrics(probs, labels, np.array([0, 1, 1, 2]))
+    assert m["acc"] == accuracy(probs, labels) == 0.75
+    assert (m["acc_easy"], m["acc_hard"], m["acc_overlap"]) == (1.0, 0.5, 1.0)
+    teacher = np.array([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1], [0.1, 0.9]])  # right on 0 and 3
+    a = teacher_agreement(probs, teacher, labels)
+    assert a["agreement"] == 0.75
+    assert a["agreement_teacher_right"] == 1.0 and a["agreement_teacher_wrong"] == 0.5
