@@ -52,7 +52,7 @@ class KeepBest(L.Callback):
         self.patience, self.min_delta = patience, min_delta
         self.best_loss, self.best_epoch, self.best_state = float("inf"), -1, None
 
-    def on_validation_epoch_end(self, trainer, module):
+    def on_train_epoch_end(self, trainer, module):
         loss = module._epoch.get("val_loss", float("inf"))
         if loss < self.best_loss * (1 - self.min_delta):
             self.best_loss, self.best_epoch = loss, trainer.current_epoch
@@ -111,9 +111,9 @@ def fit_classifier(
     module = SoftLabelClassifier(
         net, C=spec.C, n_train=len(x), optimizer=spec.optimizer, lr=spec.lr, lbfgs_iters=spec.lbfgs_iters
     )
-    train, val = FullBatch(x, target_probs), FullBatch(x_val, val_probs)
+    module.val_batch = FullBatch(x_val, val_probs).batch
     best = KeepBest(spec.patience)
-    make_trainer(spec.epochs, callbacks=[best]).fit(module, train_dataloaders=train, val_dataloaders=val)
+    make_trainer(spec.epochs, callbacks=[best]).fit(module, train_dataloaders=FullBatch(x, target_probs))
     if best.best_state is not None:
         net.load_state_dict(best.best_state)
     return FitResult(net=net.cpu().eval(), history=module.history, best_epoch=best.best_epoch)
