@@ -100,7 +100,13 @@ def _run(args) -> int:
 
     from flows.experiment import w2s_experiment
 
-    result = w2s_experiment(config, tuple(args.refresh))
+    try:
+        result = w2s_experiment(config, tuple(args.refresh))
+    except Exception as e:  # a failed stage: one line (the traceback with -v); the run is marked FAILED
+        if args.verbose:
+            raise
+        print(f"w2s: error: the experiment failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(result, sort_keys=True, default=str))
     else:

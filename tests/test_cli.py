@@ -67,3 +67,4 @@ def test_run_twice_second_is_all_cached_and_mlflow_has_the_runs(tmp_path):
     assert text.returncode == 0
     for word in ("weak", "ceiling", "PGR", "overlap", "sources", "8/8 stages cached", "mlflow"):
         assert word in text.stdout
+
