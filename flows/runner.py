@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.config import STAGES  # noqa: F401  (re-exported for callers)
 from tasks.manifest import Manifest
 from tasks.stage import RunContext
 from tasks.workspace import prefect_results
@@ -32,7 +31,7 @@ class StageRunner:
 
     def __call__(self, stage, *args, **kwargs) -> Any:
         name = stage.name
-        inputs = [m for m in _manifests(args) + _manifests(kwargs)]
+        inputs = _manifests(args) + _manifests(kwargs)
         force = name in self.refresh or any(m.key in self._refreshed_keys for m in inputs)
         started = time.perf_counter()
         state = stage.with_options(result_storage=prefect_results(), refresh_cache=force)(
