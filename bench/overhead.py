@@ -6,7 +6,7 @@
 cached; (c) the floor: a fresh process that runs a Prefect flow with no tasks against the
 same Prefect home; (d) the Lightning fit of the default ``train_strong`` stage against a
 plain PyTorch loop doing the same work (same model, data, L-BFGS settings, per-epoch
-validation, best-epoch keeping and early stop). (a)–(c) are separate processes, as a user
+validation, best-epoch keeping and early stop), on data of the default stage's size. (a)–(c) are separate processes, as a user
 runs them; (b) and (c) alternate so that machine noise hits both. Results go to
 ``bench/results/overhead.json``.
 """
@@ -80,7 +80,9 @@ def processes(repeats: int) -> dict:
 
 
 def training(repeats: int) -> dict:
-    """(d) on the data of the default train_strong stage, in this process."""
+    """(d) in this process, on a stand-in for the default train_strong stage's input: the
+    same budget of synthetic points, task and validation size, with soft labels that are
+    0.9 / 0.1 on the true class (the stage's weak labels would need the whole DAG)."""
     import numpy as np
     import torch
 
@@ -95,10 +97,11 @@ def training(repeats: int) -> dict:
     spec = FitSpec(arch=s.arch, hidden=s.hidden, C=s.C, optimizer=s.optimizer, lr=s.lr, epochs=s.epochs,
                    lbfgs_iters=s.lbfgs_iters, patience=s.patience)
     rng = np.random.default_rng(0)
-    theta = draw_theta(rng, cfg.data.task.d_easy, cfg.data.task.d_hard)
+    task = cfg.data.task
+    theta = draw_theta(rng, task.d_easy, task.d_hard)
     budget = cfg.selection.rounds * cfg.selection.pull_size
-    train = sample_mixture(rng, theta, 20, {"easy": budget // 3, "hard": budget // 3, "overlap": budget // 3}, 5.0)
-    val = sample_mixture(rng, theta, 20, {"easy": 250, "hard": 250, "overlap": 160}, 5.0)
+    train = sample_mixture(rng, theta, task.d_easy, {g: budget // 3 for g in ("easy", "hard", "overlap")}, task.noise_var)
+    val = sample_mixture(rng, theta, task.d_easy, {"easy": 250, "hard": 250, "overlap": 160}, task.noise_var)
     soft = lambda m: np.c_[1 - (m.label * 0.8 + 0.1), m.label * 0.8 + 0.1].astype(np.float32)  # noqa: E731
 
     def lightning_fit():

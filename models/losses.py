@@ -11,11 +11,6 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torc
     return -(target_probs * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean(dim=-1).sum()
 
 
-def xent(logits: torch.Tensor, weak_probs: torch.Tensor) -> torch.Tensor:
-    """The naive W2S loss: cross-entropy on the weak model's soft labels."""
-    return soft_cross_entropy(logits, weak_probs)
-
-
 def l2_penalty(weight: torch.Tensor, C: float, n: int) -> torch.Tensor:
     """scikit-learn's L2 term for an inverse strength ``C``, scaled to a mean (not summed) loss."""
     return (weight**2).sum() / (2.0 * C * n)

@@ -53,7 +53,7 @@ class KeepBest(L.Callback):
         self.best_loss, self.best_epoch, self.best_state = float("inf"), -1, None
 
     def on_train_epoch_end(self, trainer, module):
-        loss = module._epoch.get("val_loss", float("inf"))
+        loss = module.history[-1].get("val_loss", float("inf")) if module.history else float("inf")
         if loss < self.best_loss * (1 - self.min_delta):
             self.best_loss, self.best_epoch = loss, trainer.current_epoch
             self.best_state = copy.deepcopy(module.net.state_dict())

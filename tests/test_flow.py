@@ -1,5 +1,6 @@
 """The experiment flow under Prefect's test harness: caching, reuse, refresh and MLflow records."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def test_first_run_computes_every_stage_with_a_sensible_result(first_run):
     m = result["metrics"]
     assert m["acc_weak"] > 0.6  # beats chance
     assert m["acc_ceiling"] > m["acc_weak"]
-    assert m["pgr"] == m["pgr"]  # finite
+    assert math.isfinite(m["pgr"])
     assert {"acc_hard_weak", "acc_hard_w2s", "agreement_teacher_wrong"} <= set(m)
 
 
