@@ -115,20 +115,44 @@ class StrongConfig(ModelConfig):
     select_on: Literal["weak_val", "oracle_val"] = "weak_val"
 
 
+Detector = Literal["paper", "mixture_energy"]
+Policy = Literal["ucb1", "paper_ucb", "thompson", "epsilon_greedy", "random", "oracle"]
+
+
 class OverlapConfig(Section):
-    detector: Literal["paper"] = "paper"
+    """``paper``: Shin et al.'s change points; ``mixture_energy``: see models/overlap.py."""
+
+    detector: Detector = "mixture_energy"
 
 
-class SelectionConfig(Section):
+class BanditConfig(Section):
+    """How a bandit counts (``points`` or ``pulls``; models/bandit.py says why points) and explores."""
+
+    unit: Literal["points", "pulls"] = "points"
+    epsilon: float = Field(0.1, ge=0, le=1, description="epsilon-greedy's exploration rate")
+
+
+class SelectionConfig(BanditConfig):
     """Which points of which source are bought for strong training, and with what budget."""
 
-    policy: Literal["ucb1", "paper_ucb", "random", "oracle", "all"] = "ucb1"
+    policy: Literal[Policy, "all"] = "ucb1"
     rounds: int = Field(20, ge=1)
     pull_size: int = Field(50, ge=1)
 
 
-class ExperimentConfig(Section):
+class JobConfig(Section):
+    """What every job's config has: an MLflow experiment, a content hash, a YAML form."""
+
     experiment: str = Field("w2s", min_length=1, description="MLflow experiment name")
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+class ExperimentConfig(JobConfig):
     seed: int = Field(0, ge=0)
     data: DataConfig = DataConfig()
     weak: ModelConfig = ModelConfig()
@@ -151,12 +175,6 @@ class ExperimentConfig(Section):
                 )
         return self
 
-    def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
-
 
 def _scaled_total(counts: GroupCounts, factor: float) -> int:
     return sum(scale_counts(counts.model_dump(), factor).values())
@@ -166,8 +184,11 @@ class ConfigError(ValueError):
     """A user-facing configuration error; its message names the offending key."""
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    data: dict[str, Any] = ExperimentConfig().model_dump(mode="json")
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), schema: type[JobConfig] = ExperimentConfig
+) -> Any:
+    """``schema``'s defaults, updated by the YAML file at ``path``, then by ``key=value`` overrides."""
+    data: dict[str, Any] = schema().model_dump(mode="json")
     if path is not None:
         path = Path(path)
         try:
@@ -185,7 +206,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise ConfigError(f"override {item!r} is not of the form key=value")
         _set(data, key, yaml.safe_load(raw) if raw else "")
     try:
-        return ExperimentConfig.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_first_error(e)) from None
 

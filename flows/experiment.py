@@ -26,7 +26,7 @@ from tasks.weak_label import weak_label
 @flow(name="w2s-experiment", log_prints=False)
 def w2s_experiment(config: ExperimentConfig, refresh: tuple[str, ...] = ()) -> dict:
     seed, data = config.seed, config.data
-    with tracking.parent_run(config, flow_run.get_id()) as run:
+    with tracking.parent_run(config, flow_run.get_id(), f"{config.strong.method}-seed{seed}") as run:
         stage = StageRunner(run, frozenset(refresh))
         sources = [stage(ingest, source, data.task, data.splits, seed) for source in data.sources]
         weak = stage(train_weak, config.weak, seed, sources)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tasks.manifest import Manifest
@@ -12,7 +12,6 @@ from tasks.stage import RunContext
 from tasks.workspace import prefect_results
 
 log = logging.getLogger("w2s")
-
 
 
 @dataclass
@@ -29,13 +28,15 @@ class StageRunner:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     _refreshed_keys: set[str] = field(default_factory=set)
 
-    def __call__(self, stage, *args, **kwargs) -> Any:
-        name = stage.name
+    def __call__(self, stage, *args, label: str | None = None, **kwargs) -> Any:
+        """Run ``stage``; ``label`` names its record and MLflow run when it plays several roles."""
+        name = label or stage.name
         inputs = _manifests(args) + _manifests(kwargs)
-        force = name in self.refresh or any(m.key in self._refreshed_keys for m in inputs)
+        force = stage.name in self.refresh or any(m.key in self._refreshed_keys for m in inputs)
         started = time.perf_counter()
+        run = replace(self.run, label=label) if label else self.run
         state = stage.with_options(result_storage=prefect_results(), refresh_cache=force)(
-            *args, run=self.run, return_state=True, **kwargs
+            *args, run=run, return_state=True, **kwargs
         )
         manifest = state.result()  # raises the stage's own error if it failed
         cached = state.name == "Cached"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from flows.config import ExperimentConfig
+from flows.config import JobConfig
 from tasks import tracking
 from tasks.stage import RunContext
 
@@ -23,14 +25,14 @@ def git_commit() -> str:
 
 
 @contextmanager
-def parent_run(config: ExperimentConfig, flow_run_id: str | None, run_name: str | None = None) -> Iterator[RunContext]:
+def parent_run(config: JobConfig, flow_run_id: str | None, run_name: str) -> Iterator[RunContext]:
     """Open the parent run, log the full config, and close it FINISHED or FAILED."""
     c = tracking.client()
     experiment = tracking.experiment_id(c, config.experiment)
     tags = {"w2s.config_hash": config.fingerprint(), "w2s.git_commit": git_commit()}
     if flow_run_id:
         tags["prefect.flow_run_id"] = flow_run_id
-    run_tags = {**tags, "mlflow.runName": run_name or f"{config.strong.method}-seed{config.seed}"}
+    run_tags = {**tags, "mlflow.runName": run_name}
     run_id = c.create_run(experiment, tags=run_tags).info.run_id
     tracking.log_params(c, run_id, tracking.flatten(config.model_dump(mode="json")))
     c.log_text(run_id, config.to_yaml(), "config.yaml")
@@ -50,3 +52,28 @@ def record_outcome(run: RunContext, metrics: dict, stages: dict[str, dict], plot
     tracking.set_tags(c, run.parent_run_id, tags)
     for plot in plots:
         c.log_artifact(run.parent_run_id, str(plot))
+
+
+def flatten_facts(facts: dict) -> dict:
+    return tracking.flatten(facts)
+
+
+def record_curves(run: RunContext, rows: list[dict], step: str) -> None:
+    """A study's per-grid-point (or per-round) figures as metric histories of the parent run,
+    so that the MLflow UI draws them as curves over ``step``."""
+    tracking.log_history(tracking.client(), run.parent_run_id, rows, step=step)
+
+
+def publish(files: list[Path], out_dir: str | None) -> list[str]:
+    """Copy result files into the user's output folder, each written whole or not at all."""
+    if not out_dir:
+        return []
+    target = Path(out_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in files:
+        tmp = target / f".{f.name}.tmp"
+        shutil.copyfile(f, tmp)
+        os.replace(tmp, target / f.name)
+        written.append(str(target / f.name))
+    return written

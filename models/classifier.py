@@ -55,26 +55,37 @@ class Classifier(nn.Module):
         return x  # (R, n, k) logits
 
     def penalised_weights(self) -> list[torch.Tensor]:
-        """Weights under the L2 penalty: every weight matrix, never a bias (as scikit-learn)."""
-        return [layer.weight for layer in self.layers]
+        """Weights under the L2 penalty: every weight matrix, never a bias (as scikit-learn).
+
+        With two classes only the difference of the two output columns shapes predictions;
+        penalising that difference makes ``C`` mean what it means for scikit-learn's binary
+        logistic regression (penalising both columns would halve the effective strength).
+        """
+        weights = [layer.weight for layer in self.layers]
+        if weights[-1].shape[-1] == 2:
+            weights[-1] = weights[-1][..., 1:] - weights[-1][..., :1]
+        return weights
 
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
 class SoftLabelClassifier(L.LightningModule):
     """Trains a :class:`Classifier` on soft targets with an L2 term of inverse strength ``C``.
 
-    Each batch is ``(x, target_probs)``; ``val_batch`` is scored against its own soft
-    targets (weak labels of ``val`` unless the caller chose the oracle) after every epoch,
-    and the per-epoch figures are kept in ``history`` rather than sent through a logger.
+    Each batch is ``(x, target_probs, weights)``, with a replica dimension when each replica
+    has its own data (``(R, n, d)``; zero weights pad replicas with fewer points).
+    ``val_batch`` has the same form and is scored against its own soft targets (weak labels
+    of ``val`` unless the caller chose the oracle) after every epoch; ``val_losses`` holds
+    the latest loss of each replica, and the per-epoch figures (means over replicas) are
+    kept in ``history`` rather than sent through a logger.
     """
 
     def __init__(
         self,
         net: Classifier,
         C: float,
-        n_train: int,
+        n_train: float | torch.Tensor,
         loss_fn: LossFn = soft_cross_entropy,
         optimizer: Literal["lbfgs", "adam"] = "lbfgs",
         lr: float = 1.0,
@@ -85,13 +96,14 @@ class SoftLabelClassifier(L.LightningModule):
         self.optimizer_name, self.lr, self.lbfgs_iters = optimizer, lr, lbfgs_iters
         self.history: list[dict[str, float]] = []
         self._epoch: dict[str, float] = {}
-        self.val_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.val_batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.val_losses: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def objective(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        loss = self.loss_fn(self.net(x), target)
+    def objective(self, x: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        loss = self.loss_fn(self.net(x), target, weights)
         for w in self.net.penalised_weights():
             loss = loss + l2_penalty(w, self.C, self.n_train)
         return loss
@@ -110,10 +122,14 @@ class SoftLabelClassifier(L.LightningModule):
         """
         if self.val_batch is None:
             return
-        x, target = (t.to(self.device) for t in self.val_batch)
+        x, target, weights = (t.to(self.device) for t in self.val_batch)
         logits = self.net(x)
-        self._epoch["val_loss"] = float(soft_cross_entropy(logits, target)) / logits.shape[0]
-        self._epoch["val_acc"] = float((logits.argmax(-1) == target.argmax(-1)).float().mean())
+        share = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+        ce = -(target * torch.log_softmax(logits, dim=-1)).sum(dim=-1)
+        self.val_losses = (ce * share).sum(dim=-1)
+        correct = (logits.argmax(-1) == target.argmax(-1)).float()
+        self._epoch["val_loss"] = float(self.val_losses.mean())
+        self._epoch["val_acc"] = float((correct * share).sum(dim=-1).mean())
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         # One batch is one epoch (full batch); scoring here, before the epoch-end hooks,

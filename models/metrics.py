@@ -85,3 +85,28 @@ def teacher_agreement(student: np.ndarray, teacher: np.ndarray, labels: np.ndarr
         "agreement_teacher_right": float(agree[right].mean()) if right.any() else float("nan"),
         "agreement_teacher_wrong": float(agree[~right].mean()) if (~right).any() else float("nan"),
     }
+
+
+def mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its Student-t confidence interval (``nan`` width for one value)."""
+    from scipy.stats import t
+
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    if len(v) == 1:
+        return float(v[0]), float("nan")
+    half = t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return float(v.mean()), float(half)
+
+
+def accuracy_by_cell(
+    probs: np.ndarray, labels: np.ndarray, cells: np.ndarray, n_cells: int, where: np.ndarray | None = None
+) -> np.ndarray:
+    """Accuracy of each cell's rows (optionally only rows ``where`` holds); ``nan`` for a cell without rows."""
+    keep = np.ones(len(labels), dtype=bool) if where is None else where
+    correct = (np.argmax(probs, axis=1) == labels) & keep
+    total = np.bincount(cells[keep], minlength=n_cells).astype(np.float64)
+    hits = np.bincount(cells, weights=correct.astype(np.float64), minlength=n_cells)
+    return np.divide(hits, total, out=np.full(n_cells, np.nan), where=total > 0)

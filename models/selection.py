@@ -12,11 +12,12 @@ from typing import Literal
 
 import numpy as np
 
-from models.bandit import ucb_select
+from models.bandit import epsilon_greedy_select, thompson_select, ucb_select
 from models.overlap import detect_overlap
 from models.synthetic import OVERLAP
 
-Policy = Literal["ucb1", "paper_ucb", "random", "oracle", "all"]
+Policy = Literal["ucb1", "paper_ucb", "thompson", "epsilon_greedy", "random", "oracle", "all"]
+Unit = Literal["points", "pulls"]
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,21 @@ def select_sources(
     rounds: int,
     pull_size: int,
     seed: int,
+    detector: str = "paper",
+    unit: Unit = "points",
+    epsilon: float = 0.1,
 ) -> SelectionResult:
-    """Run ``rounds`` pulls of ``pull_size`` fresh points with ``policy`` (``all`` takes every pool whole)."""
+    """Run ``rounds`` pulls of ``pull_size`` fresh points with ``policy`` (``all`` takes every pool whole).
+
+    ``unit`` is what the bandit counts (see :mod:`models.bandit`); ``epsilon`` is
+    epsilon-greedy's exploration rate.
+    """
     k = len(pools)
     if k == 0:
         raise ValueError("source selection needs at least one source")
     if policy == "all":
         taken = [np.arange(len(p)) for p in pools]
-        groups = _detect(pools, taken)
-        return SelectionResult(taken=taken, groups=groups, trace=[])
+        return SelectionResult(taken=taken, groups=_detect(pools, taken, detector), trace=[])
     for i, p in enumerate(pools):
         if rounds * pull_size > len(p):
             raise ValueError(
@@ -64,21 +71,33 @@ def select_sources(
         raise ValueError("the oracle policy needs sources with known overlap densities")
 
     rng = np.random.default_rng(seed)
+    scale = pull_size if unit == "points" else 1
     pulled = np.zeros(k, dtype=np.int64)  # pulls of each arm
-    estimates = np.zeros(k)
+    estimates, overlap_found = np.zeros(k), np.zeros(k)
     true = np.array([p.true_density if p.true_density is not None else np.nan for p in pools])
     best_true = np.nanmax(true) if np.isfinite(true).any() else np.nan
     regret = 0.0
     groups: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * k
     trace = []
     for t in range(1, rounds + 1):
-        arm = _choose(policy, estimates, pulled, t, rounds, true, rng)
+        counts, time, horizon = pulled * scale, t * scale, rounds * scale
+        if policy in ("ucb1", "paper_ucb"):
+            arm = ucb_select(estimates, counts, time, horizon, "ucb1" if policy == "ucb1" else "paper")
+        elif policy == "thompson":
+            arm = thompson_select(overlap_found, pulled * pull_size, rng)  # a Beta posterior counts points
+        elif policy == "epsilon_greedy":
+            arm = epsilon_greedy_select(estimates, counts, epsilon, rng)
+        elif policy == "random":
+            arm = int(rng.integers(k))
+        elif policy == "oracle":
+            arm = int(np.nanargmax(true))
+        else:
+            raise ValueError(f"unknown selection policy {policy!r}")
         pulled[arm] += 1
         taken = [np.arange(pulled[i] * pull_size) for i in range(k)]
-        groups = _detect(pools, taken)
-        for i in range(k):
-            if pulled[i]:
-                estimates[i] = float(np.mean(groups[i] == OVERLAP))
+        groups = _detect(pools, taken, detector)
+        overlap_found = np.array([np.sum(g == OVERLAP) for g in groups], dtype=np.float64)
+        estimates = np.divide(overlap_found, pulled * pull_size, out=np.zeros(k), where=pulled > 0)
         # Regret in expected overlap points: what the best arm would have yielded this pull.
         regret += pull_size * (best_true - true[arm]) if np.isfinite(best_true) else np.nan
         trace.append(
@@ -88,29 +107,24 @@ def select_sources(
                 "estimated_density": estimates.tolist(),
                 "true_density": true.tolist(),
                 "cumulative_regret": regret,
-                "detected_overlap": int(sum(np.sum(g == OVERLAP) for g in groups)),
+                "detected_overlap": int(overlap_found.sum()),
             }
         )
     taken = [np.arange(pulled[i] * pull_size) for i in range(k)]
     return SelectionResult(taken=taken, groups=groups, trace=trace)
 
 
-def _choose(policy, estimates, pulled, t, horizon, true, rng) -> int:
-    if policy == "ucb1":
-        return ucb_select(estimates, pulled, t, horizon, "ucb1")
-    if policy == "paper_ucb":
-        return ucb_select(estimates, pulled, t, horizon, "paper")
-    if policy == "random":
-        return int(rng.integers(len(pulled)))
-    if policy == "oracle":
-        return int(np.nanargmax(true))
-    raise ValueError(f"unknown selection policy {policy!r}")
+def collected_after(arms: np.ndarray, n_sources: int, pull_size: int) -> np.ndarray:
+    """Points taken from each source after each round, ``(rounds, n_sources)``, from the arm sequence:
+    a pull always reveals a source's next ``pull_size`` unseen points, so the arms say it all."""
+    pulls = np.cumsum(np.eye(n_sources, dtype=np.int64)[np.asarray(arms)], axis=0)
+    return pulls * pull_size
 
 
-def _detect(pools: list[SourcePool], taken: list[np.ndarray]) -> list[np.ndarray]:
+def _detect(pools: list[SourcePool], taken: list[np.ndarray], detector: str) -> list[np.ndarray]:
     """Detect on everything collected so far, jointly, and split the groups back per source."""
     sizes = [len(t) for t in taken]
     probs = np.concatenate([p.weak_probs[t] for p, t in zip(pools, taken)])
     reps = np.concatenate([p.representations[t] for p, t in zip(pools, taken)])
-    groups = detect_overlap(probs, reps).groups
+    groups = detect_overlap(probs, reps, detector).groups
     return np.split(groups, np.cumsum(sizes)[:-1])

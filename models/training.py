@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import warnings
@@ -13,6 +12,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from models.batching import Padding
 from models.classifier import Classifier, SoftLabelClassifier
 
 # Lightning announces devices and tips on every fit; a pipeline of many small fits
@@ -45,27 +45,46 @@ def make_trainer(max_epochs: int, callbacks: list | None = None, accelerator: st
 
 
 class KeepBest(L.Callback):
-    """Keeps the weights of the epoch with the lowest validation loss, in memory, and
-    stops after ``patience`` epochs without a relative improvement of ``min_delta``."""
+    """Keeps, for each replica, the weights of its epoch with the lowest validation loss, in
+    memory; stops once no replica has improved (by a relative ``min_delta``) for
+    ``patience`` epochs. Without validation data it keeps the last epoch."""
 
     def __init__(self, patience: int = 2, min_delta: float = 1e-4):
         self.patience, self.min_delta = patience, min_delta
-        self.best_loss, self.best_epoch, self.best_state = float("inf"), -1, None
+        self.best_loss: torch.Tensor | None = None
+        self.best_epochs: torch.Tensor | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
 
     def on_train_epoch_end(self, trainer, module):
-        loss = module.history[-1].get("val_loss", float("inf")) if module.history else float("inf")
-        if loss < self.best_loss * (1 - self.min_delta):
-            self.best_loss, self.best_epoch = loss, trainer.current_epoch
-            self.best_state = copy.deepcopy(module.net.state_dict())
-        elif trainer.current_epoch - self.best_epoch >= self.patience:
+        losses = module.val_losses
+        if losses is None:
+            return
+        epoch = trainer.current_epoch
+        if self.best_loss is None:
+            self.best_loss = torch.full_like(losses, float("inf"))
+            self.best_epochs = torch.full(losses.shape, -1, dtype=torch.long)
+            self.best_state = {k: v.detach().clone() for k, v in module.net.state_dict().items()}
+        improved = (losses < self.best_loss * (1 - self.min_delta)).cpu()
+        if improved.any():
+            self.best_loss = torch.where(improved.to(losses.device), losses, self.best_loss)
+            self.best_epochs[improved] = epoch
+            for name, value in module.net.state_dict().items():  # every tensor leads with the replica axis
+                self.best_state[name][improved] = value.detach()[improved]
+        if epoch - int(self.best_epochs.max()) >= self.patience:
             trainer.should_stop = True
 
 
 class FullBatch:
-    """An epoch of one batch: the whole split. Small data makes per-step overhead the cost."""
+    """An epoch of one batch: the whole split. Small data makes per-step overhead the cost.
 
-    def __init__(self, x: np.ndarray, target_probs: np.ndarray):
-        self.batch = (torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(target_probs, dtype=torch.float32))
+    ``x`` is ``(n, d)``, or ``(R, n, d)`` when each replica has its own points; ``weights``
+    (default all ones) zero out the padding of replicas with fewer points.
+    """
+
+    def __init__(self, x: np.ndarray, target_probs: np.ndarray, weights: np.ndarray | None = None):
+        x = torch.as_tensor(x, dtype=torch.float32)
+        w = torch.ones(x.shape[:-1]) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        self.batch = (x, torch.as_tensor(target_probs, dtype=torch.float32), w)
 
     def __iter__(self):
         yield self.batch
@@ -93,30 +112,46 @@ class FitSpec:
 class FitResult:
     net: Classifier
     history: list[dict[str, float]]
-    best_epoch: int
+    best_epochs: np.ndarray  # per replica; -1 where no validation chose one (the last epoch is kept)
+
+    @property
+    def best_epoch(self) -> int:
+        return int(self.best_epochs.max())
 
 
 def fit_classifier(
     spec: FitSpec,
     x: np.ndarray,
     target_probs: np.ndarray,
-    x_val: np.ndarray,
-    val_probs: np.ndarray,
+    x_val: np.ndarray | None,
+    val_probs: np.ndarray | None,
     seed: int,
+    weights: np.ndarray | None = None,
+    val_weights: np.ndarray | None = None,
 ) -> FitResult:
-    """Full-batch training on soft targets; the epoch with the lowest validation loss wins."""
+    """Full-batch training on soft targets.
+
+    With validation data, each replica keeps its epoch with the lowest validation loss;
+    without, training runs all epochs (L-BFGS stops early by itself once converged) and
+    keeps the last, as scikit-learn's ``LogisticRegression`` does. A 3-D ``x`` trains one
+    replica per leading index, each on its own points.
+    """
     torch.manual_seed(seed)
-    n_classes = target_probs.shape[1]
-    net = Classifier(x.shape[1], n_classes, spec.arch, spec.hidden, spec.replicas)
+    data = FullBatch(x, target_probs, weights)
+    replicas = x.shape[0] if x.ndim == 3 else spec.replicas
+    net = Classifier(x.shape[-1], target_probs.shape[-1], spec.arch, spec.hidden, replicas)
     module = SoftLabelClassifier(
-        net, C=spec.C, n_train=len(x), optimizer=spec.optimizer, lr=spec.lr, lbfgs_iters=spec.lbfgs_iters
+        net, C=spec.C, n_train=data.batch[2].sum(dim=-1), optimizer=spec.optimizer, lr=spec.lr,
+        lbfgs_iters=spec.lbfgs_iters,
     )
-    module.val_batch = FullBatch(x_val, val_probs).batch
+    if x_val is not None:
+        module.val_batch = FullBatch(x_val, val_probs, val_weights).batch
     best = KeepBest(spec.patience)
-    make_trainer(spec.epochs, callbacks=[best]).fit(module, train_dataloaders=FullBatch(x, target_probs))
+    make_trainer(spec.epochs, callbacks=[best]).fit(module, train_dataloaders=data)
     if best.best_state is not None:
         net.load_state_dict(best.best_state)
-    return FitResult(net=net.cpu().eval(), history=module.history, best_epoch=best.best_epoch)
+    best_epochs = best.best_epochs.numpy() if best.best_epochs is not None else np.full(replicas, -1)
+    return FitResult(net=net.cpu().eval(), history=module.history, best_epochs=best_epochs)
 
 
 @torch.no_grad()
@@ -127,6 +162,45 @@ def predict_probs(net: Classifier, x: np.ndarray, batch_size: int = 65536) -> np
         xb = torch.as_tensor(x[start : start + batch_size], dtype=torch.float32)
         out.append(torch.softmax(net(xb), dim=-1).mean(dim=0))
     return torch.cat(out).numpy() if out else np.zeros((0, 2), dtype=np.float32)
+
+
+def fit_many(
+    spec: FitSpec,
+    x: np.ndarray,
+    target_probs: np.ndarray,
+    train_ids: np.ndarray,
+    x_eval: np.ndarray,
+    eval_ids: np.ndarray,
+    n_problems: int,
+    seed: int,
+    weights: np.ndarray | None = None,
+    max_elements: int = 2**25,
+) -> np.ndarray:
+    """Fit one model per problem (rows tagged by ``train_ids``), all at once, without validation.
+
+    Returns each ``x_eval`` row's class probabilities under its own problem's model.
+    ``weights`` (0/1) drop training rows from a problem; a problem left with no rows gets
+    an all-zero model (uniform probabilities). Problems are fitted in chunks of at most
+    ``max_elements`` padded input values, to bound memory.
+    """
+    train, held = Padding(train_ids, n_problems), Padding(eval_ids, n_problems)
+    row_weights = np.ones(len(x), np.float32) if weights is None else np.asarray(weights, np.float32)
+    chunk = max(1, max_elements // max(1, max(train.width, held.width) * x.shape[-1]))
+    probs = np.empty((len(x_eval), target_probs.shape[-1]), dtype=np.float32)
+    for start in range(0, n_problems, chunk):
+        stop = start + chunk
+        mask = train.pad(row_weights, start, stop) * train.mask(start, stop)
+        fit = fit_classifier(
+            spec, train.pad(x, start, stop), train.pad(target_probs, start, stop), None, None, seed + start, weights=mask
+        )
+        held.unpad(replica_probs(fit.net, held.pad(x_eval, start, stop)), probs, start, stop)
+    return probs
+
+
+@torch.no_grad()
+def replica_probs(net: Classifier, x: np.ndarray) -> np.ndarray:
+    """Class probabilities ``(R, m, k)`` of each replica on its own points ``x`` (``(R, m, d)``)."""
+    return torch.softmax(net(torch.as_tensor(x, dtype=torch.float32)), dim=-1).numpy()
 
 
 def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:

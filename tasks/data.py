@@ -61,3 +61,37 @@ def save_array(out_dir, name: str, array: np.ndarray) -> None:
 
 def load_array(manifest: Manifest, name: str) -> np.ndarray:
     return np.load(manifest.file(f"{name}.npy"), allow_pickle=False)
+
+
+GRID_SPLITS = ("weak_train", "w2s_train", "test")
+
+
+@dataclass(frozen=True)
+class GridSplit:
+    """One split of a study's grid: every cell's rows, tagged by ``cell`` and by ``source`` within it."""
+
+    x: np.ndarray
+    label: np.ndarray
+    group: np.ndarray
+    cell: np.ndarray
+    source: np.ndarray
+    d_easy: int
+
+    @property
+    def x_weak(self) -> np.ndarray:
+        return self.x[:, : self.d_easy]
+
+
+def load_grid_split(data: Manifest, split: str) -> GridSplit:
+    from datasets import load_from_disk
+
+    table = load_from_disk(str(data.dir))[split].with_format("arrow")[:]
+    col = {name: column_array(table, name) for name in ("features", "label", "group", "cell", "source")}
+    return GridSplit(
+        x=col["features"].astype(np.float32),
+        label=col["label"].astype(np.int64),
+        group=col["group"].astype(np.int64),
+        cell=col["cell"].astype(np.int64),
+        source=col["source"].astype(np.int64),
+        d_easy=int(data.facts["d_easy"]),
+    )

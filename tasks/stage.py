@@ -35,6 +35,7 @@ class RunContext:
     parent_run_id: str | None = None
     experiment_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    label: str | None = None  # names the child run when one stage runs in several roles
 
 
 @dataclass
@@ -113,7 +114,7 @@ def _track(name: str, params: dict[str, Any], out: StageOutput, key: str, run: R
     if run.parent_run_id is None:
         return None
     c = tracking.client()
-    tags = {"mlflow.parentRunId": run.parent_run_id, "mlflow.runName": name, "w2s.stage": name, "w2s.cache_key": key}
+    tags = {"mlflow.parentRunId": run.parent_run_id, "mlflow.runName": run.label or name, "w2s.stage": name, "w2s.cache_key": key}
     child = c.create_run(run.experiment_id, tags={**run.tags, **tags}).info.run_id
     tracking.log_params(c, child, tracking.flatten(canonical(params)))
     tracking.log_metrics(c, child, tracking.flatten(out.facts))

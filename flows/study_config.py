@@ -1,0 +1,107 @@
+"""Typed configs of the two studies of RESEARCH.md §1, with the paper's setup as defaults.
+
+Both fit scikit-learn-style logistic regressions: full-batch L-BFGS run to convergence,
+with no checkpoint selection at all, so no number is chosen on any labels.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from flows.config import BanditConfig, Detector, GroupCounts, JobConfig, ModelConfig, Policy, Section, SyntheticTask
+
+
+def converged(C: float) -> ModelConfig:
+    """Logistic regression of inverse strength ``C``, fitted to convergence in one epoch."""
+    return ModelConfig(C=C, epochs=1, lbfgs_iters=300)
+
+
+class GridSplits(Section):
+    """Each cell draws these splits fresh, its group counts scaled by these factors."""
+
+    weak_train: float = Field(1.0, gt=0)
+    w2s_train: float = Field(1.0, gt=0)
+    test: float = Field(1.0, gt=0)
+
+
+class OverlapStudyConfig(JobConfig):
+    """The overlap-density sweep: ``n_easy = n_hard`` fixed, ``n_overlap`` on a grid, many seeds.
+
+    Each (grid point, seed) cell trains a weak model, a ceiling, and W2S students on the
+    weak labels of (a) the true overlap points, (b) the points each detector calls overlap,
+    (c) every point. ``detection_check`` is one more cell per seed, the paper's 500/500/500
+    mixture, on which detectors are graded.
+    """
+
+    experiment: str = Field("w2s-overlap-study", min_length=1)
+    seeds: int = Field(20, ge=2, description="seeds 0 .. seeds-1")
+    task: SyntheticTask = SyntheticTask()
+    n_easy: int = Field(100, ge=1)
+    n_hard: int = Field(100, ge=1)
+    overlap_counts: tuple[int, ...] = tuple(5 * k for k in range(1, 20))
+    detection_check: GroupCounts = GroupCounts(easy=500, hard=500, overlap=500)
+    splits: GridSplits = GridSplits()
+    weak: ModelConfig = converged(1.0)
+    ceiling: ModelConfig = converged(1.0)
+    strong: ModelConfig = converged(0.01)
+    weak_labels: Literal["hard", "soft"] = Field("hard", description="hard: the weak model's argmax, as in the paper")
+    detectors: tuple[Detector, ...] = ("paper", "mixture_energy")
+
+    @model_validator(mode="after")
+    def _grid(self):
+        if not self.overlap_counts or min(self.overlap_counts) < 1:
+            raise ValueError("overlap_counts: give at least one count, each >= 1")
+        return self
+
+    def cells(self) -> list[GroupCounts]:
+        """The grid points, then the detection check."""
+        grid = [GroupCounts(easy=self.n_easy, hard=self.n_hard, overlap=k) for k in self.overlap_counts]
+        return grid + [self.detection_check]
+
+
+class SelectionStudyConfig(JobConfig, BanditConfig):
+    """Source selection over ``rounds`` pulls, every policy on the same sources and seeds.
+
+    Source ``k`` is the mixture with overlap density ``densities[k]`` (easy and hard share
+    the rest equally). After each round every policy's W2S student is retrained on what
+    it collected and scored on a test set drawn from all sources alike.
+    """
+
+    experiment: str = Field("w2s-selection-study", min_length=1)
+    seeds: int = Field(20, ge=2, description="seeds 0 .. seeds-1")
+    task: SyntheticTask = SyntheticTask()
+    densities: tuple[float, ...] = (0.05, 0.2, 0.5)
+    pool_size: int = Field(1000, ge=1, description="points in each source's pool")
+    weak_train_size: int = Field(200, ge=2, description="ground-truth points per source for the weak model")
+    test_size: int = Field(500, ge=1, description="test points per source")
+    rounds: int = Field(50, ge=1)
+    pull_size: int = Field(20, ge=1)
+    policies: tuple[Policy, ...] = ("ucb1", "paper_ucb", "thompson", "epsilon_greedy", "random", "oracle")
+    detector: Detector = "mixture_energy"
+    student: Literal["all", "overlap_only"] = Field("all", description="train on all collected points, or the detected overlap")
+    weak: ModelConfig = converged(1.0)
+    strong: ModelConfig = converged(0.01)
+    weak_labels: Literal["hard", "soft"] = "hard"
+
+    @model_validator(mode="after")
+    def _fits(self):
+        if len(self.densities) < 2 or not all(0 <= d <= 1 for d in self.densities):
+            raise ValueError("densities: give at least two sources, each density in [0, 1]")
+        if self.rounds * self.pull_size > self.pool_size:
+            raise ValueError(
+                f"selection: budget rounds*pull_size={self.rounds * self.pull_size} exceeds pool_size={self.pool_size}"
+            )
+        if not self.policies:
+            raise ValueError("policies: give at least one policy")
+        return self
+
+    def source_counts(self, n: int) -> list[dict[str, int]]:
+        """Group counts of ``n`` points of each source."""
+        out = []
+        for d in self.densities:
+            overlap = int(round(d * n))
+            easy = (n - overlap) // 2
+            out.append({"easy": easy, "hard": n - overlap - easy, "overlap": overlap})
+        return out

@@ -1,0 +1,82 @@
+"""Study tables: per-cell figures averaged over seeds with 95% CIs, and the claims they test.
+
+Plain functions over arrays and lists of dicts, so that a table can be rebuilt or checked
+from the JSON a study writes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from models.metrics import mean_ci
+
+DETECTION_METRICS = (
+    "overlap_precision", "overlap_recall", "overlap_f1", "hard_precision", "hard_recall", "hard_f1", "density",
+)
+
+
+def grid_rows(
+    grid_of_cell: np.ndarray,
+    labels: list[str],
+    ratios: list[float],
+    per_cell: dict[str, np.ndarray],
+) -> list[dict]:
+    """One row per grid point: ``name`` → mean and ``name_ci`` → CI half-width over its cells."""
+    rows = []
+    for g, (label, ratio) in enumerate(zip(labels, ratios)):
+        in_g = grid_of_cell == g
+        row = {"grid": g, "label": label, "ratio": ratio, "n_seeds": int(in_g.sum())}
+        for name, values in per_cell.items():
+            row[name], row[f"{name}_ci"] = mean_ci(values[in_g])
+        rows.append(row)
+    return rows
+
+
+def fmt(row: dict, name: str, digits: int = 3) -> str:
+    mean, ci = row.get(name, math.nan), row.get(f"{name}_ci", math.nan)
+    if not math.isfinite(mean):
+        return "–"
+    return f"{mean:.{digits}f} ± {ci:.{digits}f}" if math.isfinite(ci) else f"{mean:.{digits}f}"
+
+
+def markdown_table(rows: list[dict], columns: list[tuple[str, str]], first: tuple[str, str] = ("ratio", "overlap ratio")) -> str:
+    """A Markdown table: ``first`` column raw, then ``(key, title)`` columns as mean ± CI."""
+    head = [first[1]] + [title for _, title in columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        value = row[first[0]]
+        cells = [f"{value:.3f}" if isinstance(value, float) else str(value)] + [fmt(row, key) for key, _ in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def overlap_study_checks(rows: list[dict], best_detector_f1: dict[str, float]) -> list[dict]:
+    """The overlap-density claims (RESEARCH.md §1), each with what was measured.
+
+    ``rows`` are the ratio sweep's rows in increasing ratio; ``best_detector_f1`` maps each
+    detector to its mean overlap F1 on the 500/500/500 check.
+    """
+    def at(pred):
+        return [r for r in rows if pred(r["ratio"])]
+
+    true, weak = "acc_w2s_true_overlap", "acc_weak"
+    low, high = at(lambda q: q <= 0.05), at(lambda q: q >= 0.30)
+    overtakes = next((r["ratio"] for r in rows if r[true] > r[weak]), math.nan)
+    hard_first, hard_last = rows[0]["hard_w2s_true_overlap"], rows[-1]["hard_w2s_true_overlap"]
+    all_hard = [r["hard_w2s_all"] for r in rows]
+    checks = [
+        ("w2s_true_overlap <= 0.65 at ratio <= 0.05", bool(low) and all(r[true] <= 0.65 for r in low),
+         [round(r[true], 3) for r in low]),
+        ("w2s_true_overlap >= 0.80 at ratio >= 0.30", bool(high) and all(r[true] >= 0.80 for r in high),
+         [round(r[true], 3) for r in high]),
+        ("w2s_true_overlap overtakes weak between ratio 0.08 and 0.15", 0.08 <= overtakes <= 0.15, overtakes),
+        ("hard-only accuracy climbs from ~0.5 to >= 0.72", abs(hard_first - 0.5) <= 0.05 and hard_last >= 0.72,
+         [round(hard_first, 3), round(hard_last, 3)]),
+        ("w2s_all hard-only within 0.45-0.55 at every ratio", all(0.45 <= a <= 0.55 for a in all_hard),
+         [round(min(all_hard), 3), round(max(all_hard), 3)]),
+        ("best detector overlap F1 >= 0.6 on 500/500/500", max(best_detector_f1.values()) >= 0.6,
+         {k: round(v, 3) for k, v in best_detector_f1.items()}),
+    ]
+    return [{"claim": claim, "passed": bool(ok), "measured": measured} for claim, ok, measured in checks]
