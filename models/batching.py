@@ -13,8 +13,9 @@ import numpy as np
 class Padding:
     """The layout of rows tagged ``ids`` (values in ``0 .. n_groups-1``) in a padded batch.
 
-    ``pad`` and ``unpad`` work on a range of groups at a time, so a large batch can be
-    processed in chunks without ever materialising all of it.
+    ``pad`` and ``unpad`` work on a range of groups at a time, padded to the largest group
+    of that range, so a large batch can be processed in chunks without ever materialising
+    all of it.
     """
 
     def __init__(self, ids: np.ndarray, n_groups: int):
@@ -25,22 +26,26 @@ class Padding:
         self.starts = np.concatenate([[0], np.cumsum(self.counts)])
         self.sorted_ids = ids[self.order]
         self.position = np.arange(len(ids)) - self.starts[self.sorted_ids]
-        self.width = int(self.counts.max()) if len(ids) else 0
 
     def _rows(self, start: int, stop: int | None):
         stop = self.n_groups if stop is None else min(stop, self.n_groups)
         lo, hi = self.starts[start], self.starts[stop]
         return stop - start, (self.sorted_ids[lo:hi] - start, self.position[lo:hi]), self.order[lo:hi]
 
+    def width_of(self, start: int, stop: int) -> int:
+        """Padded length of groups ``start .. stop-1``: their largest count."""
+        return int(self.counts[start:stop].max(initial=0))
+
     def mask(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """``(groups, width)`` float weights: 1 for a real row, 0 for padding."""
         stop = self.n_groups if stop is None else min(stop, self.n_groups)
-        return (np.arange(self.width)[None, :] < self.counts[start:stop, None]).astype(np.float32)
+        width = self.width_of(start, stop)
+        return (np.arange(width)[None, :] < self.counts[start:stop, None]).astype(np.float32)
 
     def pad(self, values: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Rows of groups ``start .. stop-1`` as ``(groups, width, ...)``, zero where padded."""
         n, slot, rows = self._rows(start, stop)
-        out = np.zeros((n, self.width) + values.shape[1:], dtype=values.dtype)
+        out = np.zeros((n, self.width_of(start, start + n)) + values.shape[1:], dtype=values.dtype)
         out[slot] = values[rows]
         return out
 

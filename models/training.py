@@ -173,27 +173,39 @@ def fit_many(
     eval_ids: np.ndarray,
     n_problems: int,
     seed: int,
-    weights: np.ndarray | None = None,
-    max_elements: int = 2**25,
+    keep: np.ndarray | None = None,
+    max_elements: int = 2**24,
 ) -> np.ndarray:
     """Fit one model per problem (rows tagged by ``train_ids``), all at once, without validation.
 
     Returns each ``x_eval`` row's class probabilities under its own problem's model.
-    ``weights`` (0/1) drop training rows from a problem; a problem left with no rows gets
-    an all-zero model (uniform probabilities). Problems are fitted in chunks of at most
-    ``max_elements`` padded input values, to bound memory.
+    ``keep`` (boolean) selects the training rows; a problem left with none gets an all-zero
+    model (uniform probabilities). Problems are fitted in chunks of similar size, each of
+    at most ``max_elements`` padded input values, so that one large problem does not pad
+    all the others to its size and memory stays bounded.
     """
-    train, held = Padding(train_ids, n_problems), Padding(eval_ids, n_problems)
-    row_weights = np.ones(len(x), np.float32) if weights is None else np.asarray(weights, np.float32)
-    chunk = max(1, max_elements // max(1, max(train.width, held.width) * x.shape[-1]))
+    if keep is not None:
+        x, target_probs, train_ids = x[keep], target_probs[keep], train_ids[keep]
+    sizes = np.bincount(train_ids, minlength=n_problems)
+    by_size = np.argsort(sizes, kind="stable")
+    rank = np.empty(n_problems, dtype=np.int64)
+    rank[by_size] = np.arange(n_problems)  # problems renumbered smallest first
+    train, held = Padding(rank[train_ids], n_problems), Padding(rank[eval_ids], n_problems)
     probs = np.empty((len(x_eval), target_probs.shape[-1]), dtype=np.float32)
-    for start in range(0, n_problems, chunk):
-        stop = start + chunk
-        mask = train.pad(row_weights, start, stop) * train.mask(start, stop)
+    start = 0
+    while start < n_problems:
+        stop, width = start + 1, max(train.counts[start], held.counts[start], 1)
+        while stop < n_problems:
+            wider = max(width, train.counts[stop], held.counts[stop])
+            if (stop + 1 - start) * wider * x.shape[-1] > max_elements:
+                break
+            stop, width = stop + 1, wider
         fit = fit_classifier(
-            spec, train.pad(x, start, stop), train.pad(target_probs, start, stop), None, None, seed + start, weights=mask
+            spec, train.pad(x, start, stop), train.pad(target_probs, start, stop), None, None,
+            seed + start, weights=train.mask(start, stop),
         )
         held.unpad(replica_probs(fit.net, held.pad(x_eval, start, stop)), probs, start, stop)
+        start = stop
     return probs
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.synthetic import GROUPS, draw_theta, overlap_density, sample_mixture, scale_counts
-from tasks.data import SPLITS
+from tasks.data import SPLITS, arrow_dataset, save_dataset_dict
 from tasks.stage import StageOutput, cached_stage
 
 if TYPE_CHECKING:  # the config is defined by flows, which import tasks
@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the config is defined by flows, which import tasks
 
 @cached_stage
 def ingest(out: StageOutput, source: SourceConfig, task: SyntheticTask, splits: SplitScale, seed: int) -> None:
-    from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+    from datasets import ClassLabel, Features, Sequence, Value
 
     # theta is the task, shared by every source of a run; each source's draws have their own
     # stream, keyed by its name so that reordering or adding sources changes nothing here.
@@ -35,11 +35,9 @@ def ingest(out: StageOutput, source: SourceConfig, task: SyntheticTask, splits: 
     for split in SPLITS:
         counts = scale_counts(source.counts.model_dump(), getattr(splits, split))
         m = sample_mixture(rng, theta, task.d_easy, counts, task.noise_var)
-        dd[split] = Dataset.from_dict(
-            {"features": m.x, "weak_features": m.x_weak, "label": m.label, "group": m.group}, features=features
-        )
+        dd[split] = arrow_dataset({"features": m.x, "weak_features": m.x_weak, "label": m.label, "group": m.group}, features)
         sizes[split] = len(m)
-    DatasetDict(dd).save_to_disk(str(out.dir))
+    save_dataset_dict(dd, out.dir)
     out.facts.update(
         source=source.name,
         n_classes=2,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.synthetic import GROUPS, draw_theta, overlap_density, sample_mixture
-from tasks.data import GRID_SPLITS
+from tasks.data import GRID_SPLITS, arrow_dataset, save_dataset_dict
 from tasks.stage import StageOutput, cached_stage
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 @cached_stage
 def ingest_grid(out: StageOutput, task: SyntheticTask, layout: list[list[dict]], seeds: int) -> None:
-    from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+    from datasets import ClassLabel, Features, Sequence, Value
 
     columns = {split: {"features": [], "label": [], "group": [], "cell": [], "source": []} for split in GRID_SPLITS}
     index = []
@@ -52,10 +52,11 @@ def ingest_grid(out: StageOutput, task: SyntheticTask, layout: list[list[dict]],
             "source": Value("int32"),
         }
     )
-    dd = {}
-    for split, col in columns.items():
-        dd[split] = Dataset.from_dict({name: np.concatenate(parts) for name, parts in col.items()}, features=features)
-    DatasetDict(dd).save_to_disk(str(out.dir))
+    dd = {
+        split: arrow_dataset({name: np.concatenate(parts) for name, parts in col.items()}, features)
+        for split, col in columns.items()
+    }
+    save_dataset_dict(dd, out.dir)
     out.path("cells.json").write_text(json.dumps(index))
     out.facts.update(
         n_cells=len(index), d_easy=task.d_easy, n_classes=2, sizes={split: len(d) for split, d in dd.items()}

@@ -77,7 +77,7 @@ def train_grid_w2s(
     else:
         keep = load_array(detection, "groups") == OVERLAP
     probs = fit_many(
-        _spec(model), pool.x, targets, pool.cell, test.x, test.cell, n_cells, seed=0, weights=keep.astype(np.float32)
+        _spec(model), pool.x, targets, pool.cell, test.x, test.cell, n_cells, seed=0, keep=keep
     )
     save_array(out.dir, "test_probs", probs)
     trained_on = np.bincount(pool.cell[keep], minlength=n_cells)
