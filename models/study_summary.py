@@ -80,3 +80,35 @@ def overlap_study_checks(rows: list[dict], best_detector_f1: dict[str, float]) -
          {k: round(v, 3) for k, v in best_detector_f1.items()}),
     ]
     return [{"claim": claim, "passed": bool(ok), "measured": measured} for claim, ok, measured in checks]
+
+
+def round_rows(per_seed: dict[str, np.ndarray]) -> list[dict]:
+    """One row per round: each ``(seeds, rounds)`` array's mean and CI half-width over seeds."""
+    n_rounds = next(iter(per_seed.values())).shape[1]
+    rows = []
+    for t in range(n_rounds):
+        row = {"round": t + 1}
+        for name, values in per_seed.items():
+            row[name], row[f"{name}_ci"] = mean_ci(values[:, t])
+        rows.append(row)
+    return rows
+
+
+def selection_study_checks(final: dict[str, dict], curves: dict[str, list[dict]], n_sources: int) -> list[dict]:
+    """The source-selection claims: UCB1's regret is sublinear, it collects ≥ 90% of the
+    oracle's overlap points, and its student is at least as accurate as uniform random's."""
+    checks = []
+    if "ucb1" in curves:
+        ucb = curves["ucb1"]
+        per_round = [r["regret"] / r["round"] for r in ucb]
+        points = [per_round[n_sources - 1], per_round[len(ucb) // 2 - 1], per_round[-1]]
+        checks.append(("ucb1 regret(t)/t falls (after the first pulls, at T/2, at T)",
+                       points[0] > points[1] > points[2], [round(p, 3) for p in points]))
+    if "ucb1" in final and "oracle" in final:
+        share = final["ucb1"]["true_overlap"] / final["oracle"]["true_overlap"]
+        checks.append(("ucb1 collects >= 90% of the oracle's overlap points by T", share >= 0.9, round(share, 3)))
+    if "ucb1" in final and "random" in final:
+        u, r = final["ucb1"], final["random"]
+        checks.append(("ucb1 final W2S accuracy >= uniform random's (mean ± 95% CI)", u["acc"] >= r["acc"],
+                       [fmt(u, "acc"), fmt(r, "acc")]))
+    return [{"claim": claim, "passed": bool(ok), "measured": measured} for claim, ok, measured in checks]

@@ -13,6 +13,16 @@ if TYPE_CHECKING:
     from flows.config import ModelConfig
 
 
+def fit_spec(cfg: ModelConfig):
+    """The fitting recipe a model config describes."""
+    from models.training import FitSpec
+
+    return FitSpec(
+        arch=cfg.arch, hidden=cfg.hidden, C=cfg.C, optimizer=cfg.optimizer, lr=cfg.lr,
+        epochs=cfg.epochs, lbfgs_iters=cfg.lbfgs_iters, patience=cfg.patience,
+    )
+
+
 def train_classifier(
     out: StageOutput,
     cfg: ModelConfig,
@@ -25,14 +35,11 @@ def train_classifier(
 ) -> np.ndarray:
     """Fit on soft ``targets``, select the epoch on ``val_targets``, save weights, test
     probabilities and the per-epoch history; return the test probabilities."""
-    from models.training import FitSpec, fit_classifier, predict_probs, save_classifier
+    from models.training import fit_classifier, predict_probs, save_classifier
 
     if len(x) == 0:
         raise ValueError("the training split is empty")
-    spec = FitSpec(
-        arch=cfg.arch, hidden=cfg.hidden, C=cfg.C, optimizer=cfg.optimizer, lr=cfg.lr,
-        epochs=cfg.epochs, lbfgs_iters=cfg.lbfgs_iters, patience=cfg.patience,
-    )
+    spec = fit_spec(cfg)
     result = fit_classifier(spec, x, targets, x_val, val_targets, seed)
     save_classifier(result, spec, out.path("model"))
     test_probs = predict_probs(result.net, x_test)

@@ -16,20 +16,12 @@ import numpy as np
 from models.metrics import accuracy
 from models.synthetic import OVERLAP
 from tasks.data import load_array, load_grid_split, save_array
+from tasks.fitting import fit_spec
 from tasks.manifest import Manifest
 from tasks.stage import StageOutput, cached_stage
 
 if TYPE_CHECKING:
     from flows.config import ModelConfig
-
-
-def _spec(model: ModelConfig):
-    from models.training import FitSpec
-
-    return FitSpec(
-        arch=model.arch, hidden=model.hidden, C=model.C, optimizer=model.optimizer, lr=model.lr,
-        epochs=model.epochs, lbfgs_iters=model.lbfgs_iters, patience=model.patience,
-    )
 
 
 @cached_stage
@@ -45,7 +37,7 @@ def train_grid_truth(out: StageOutput, model: ModelConfig, view: Literal["weak",
     # The pool rows ride along as evaluation rows: the weak model's labels of w2s_train.
     x_eval = np.concatenate([features(test), features(pool)])
     eval_ids = np.concatenate([test.cell, pool.cell])
-    probs = fit_many(_spec(model), features(train), one_hot(train.label, 2), train.cell, x_eval, eval_ids, n_cells, seed=0)
+    probs = fit_many(fit_spec(model), features(train), one_hot(train.label, 2), train.cell, x_eval, eval_ids, n_cells, seed=0)
     save_array(out.dir, "test_probs", probs[: len(test.label)])
     save_array(out.dir, "pool_probs", probs[len(test.label) :])
     out.facts.update(view=view, n_cells=n_cells, test_acc=accuracy(probs[: len(test.label)], test.label))
@@ -77,7 +69,7 @@ def train_grid_w2s(
     else:
         keep = load_array(detection, "groups") == OVERLAP
     probs = fit_many(
-        _spec(model), pool.x, targets, pool.cell, test.x, test.cell, n_cells, seed=0, keep=keep
+        fit_spec(model), pool.x, targets, pool.cell, test.x, test.cell, n_cells, seed=0, keep=keep
     )
     save_array(out.dir, "test_probs", probs)
     trained_on = np.bincount(pool.cell[keep], minlength=n_cells)

@@ -1,0 +1,58 @@
+"""Stage ``train_round_students``: after every round of a policy, the W2S student on what it bought.
+
+Per seed, one vectorised fit holds a student per round (round ``t`` trains on the points
+collected by then, with their weak labels), all scored on the seed's test set.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from models.metrics import accuracy_by_cell
+from models.selection import collected_after
+from tasks.data import load_array, load_grid_split, save_array
+from tasks.manifest import Manifest
+from tasks.select_grid import source_rows
+from tasks.stage import StageOutput, cached_stage
+from tasks.fitting import fit_spec
+
+if TYPE_CHECKING:
+    from flows.config import ModelConfig
+
+
+@cached_stage
+def train_round_students(
+    out: StageOutput,
+    model: ModelConfig,
+    weak_labels: Literal["hard", "soft"],
+    pull_size: int,
+    data: Manifest,
+    weak: Manifest,
+    selection: Manifest,
+) -> None:
+    from models.training import fit_many, one_hot
+
+    pool, test = load_grid_split(data, "w2s_train"), load_grid_split(data, "test")
+    targets = load_array(weak, "pool_probs")
+    if weak_labels == "hard":
+        targets = one_hot(targets.argmax(axis=1), targets.shape[1])
+    cells = json.loads(data.file("cells.json").read_text())
+    arms = load_array(selection, "arms")  # (seeds, rounds)
+    n_rounds, n_sources = arms.shape[1], len(cells[0]["true_density"])
+    acc = np.empty(arms.shape)
+    for i, cell in enumerate(cells):
+        rows = source_rows(pool, cell["cell"], n_sources)
+        taken = collected_after(arms[i], n_sources, pull_size)  # (rounds, sources)
+        train_rows = [np.concatenate([rows[k][: taken[t, k]] for k in range(n_sources)]) for t in range(n_rounds)]
+        ids = np.concatenate([np.full(len(r), t) for t, r in enumerate(train_rows)])
+        flat = np.concatenate(train_rows)
+        test_rows = np.flatnonzero(test.cell == cell["cell"])
+        x_eval = np.tile(test.x[test_rows], (n_rounds, 1))
+        eval_ids = np.repeat(np.arange(n_rounds), len(test_rows))
+        probs = fit_many(fit_spec(model), pool.x[flat], targets[flat], ids, x_eval, eval_ids, n_rounds, seed=cell["seed"])
+        acc[i] = accuracy_by_cell(probs, np.tile(test.label[test_rows], n_rounds), eval_ids, n_rounds)
+    save_array(out.dir, "test_acc", acc)
+    out.facts.update(final_test_acc=float(acc[:, -1].mean()))
