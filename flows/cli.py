@@ -1,6 +1,7 @@
 """``w2s``: a thin command line over the flows.
 
     w2s run [CONFIG.yaml] [key=value ...] [--refresh STAGE ...] [--json]
+    w2s study overlap|selection [CONFIG.yaml] [key=value ...] [--out DIR] [--json]
     w2s ui [--port 5000]
 
 Heavy modules (Prefect, MLflow, torch) are imported only once the arguments are known
@@ -44,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
     run.set_defaults(handler=_run)
 
+    study = sub.add_parser("study", help="run a study of RESEARCH.md §1 (overlap density, source selection)")
+    study.add_argument("name", choices=sorted(STUDIES), help="which study")
+    study.add_argument("items", nargs="*", metavar="[CONFIG.yaml] key=value", help="a YAML config and/or overrides")
+    study.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here (e.g. bench/results)")
+    study.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    study.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    study.set_defaults(handler=_study)
+
     ui = sub.add_parser("ui", help="open the MLflow UI on the workspace's store")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (loopback unless told otherwise)")
@@ -85,14 +94,52 @@ def _split_items(items: list[str]) -> tuple[str | None, list[str]]:
     return config_file, overrides
 
 
-def _run(args) -> int:
-    from flows.config import STAGES, ConfigError, load_config
+# name -> (config class, flow), as dotted paths so that `w2s --help` imports neither.
+STUDIES = {
+    "overlap": ("flows.study_config:OverlapStudyConfig", "flows.overlap_study:overlap_study"),
+    "selection": ("flows.study_config:SelectionStudyConfig", "flows.selection_study:selection_study"),
+}
 
-    config_file, overrides = _split_items(args.items)
+
+def _load(dotted: str):
+    import importlib
+
+    module, _, name = dotted.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _config(items: list[str], schema=None):
+    from flows.config import ConfigError, ExperimentConfig, load_config
+
+    config_file, overrides = _split_items(items)
     try:
-        config = load_config(config_file, overrides)
+        return load_config(config_file, overrides, schema or ExperimentConfig)
     except ConfigError as e:
         raise UserError(str(e)) from None
+
+
+def _execute(args, what: str, call) -> int:
+    """Run a flow; a failure is one line (the traceback with -v), the MLflow run is marked FAILED."""
+    try:
+        result = call()
+    except Exception as e:
+        if args.verbose:
+            raise
+        print(f"w2s: error: the {what} failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, sort_keys=True, default=str))
+    else:
+        print(result["table"] if "table" in result else format_summary(result))
+        for path in result.get("written", []):
+            print(f"wrote {path}")
+    return 0
+
+
+def _run(args) -> int:
+    from flows.config import STAGES
+
+    config = _config(args.items)
     unknown = [s for s in args.refresh if s not in STAGES]
     if unknown:
         raise UserError(f"--refresh: unknown stage '{unknown[0]}' (stages: {', '.join(STAGES)})")
@@ -100,18 +147,14 @@ def _run(args) -> int:
 
     from flows.experiment import w2s_experiment
 
-    try:
-        result = w2s_experiment(config, tuple(args.refresh))
-    except Exception as e:  # a failed stage: one line (the traceback with -v); the run is marked FAILED
-        if args.verbose:
-            raise
-        print(f"w2s: error: the experiment failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(result, sort_keys=True, default=str))
-    else:
-        print(format_summary(result))
-    return 0
+    return _execute(args, "experiment", lambda: w2s_experiment(config, tuple(args.refresh)))
+
+
+def _study(args) -> int:
+    schema, flow = STUDIES[args.name]
+    config = _config(args.items, _load(schema))
+    configure_environment(args.verbose)
+    return _execute(args, f"{args.name} study", lambda: _load(flow)(config, args.out))
 
 
 def format_summary(result: dict) -> str:

@@ -73,11 +73,11 @@ class SelectionStudyConfig(JobConfig, BanditConfig):
     seeds: int = Field(20, ge=2, description="seeds 0 .. seeds-1")
     task: SyntheticTask = SyntheticTask()
     densities: tuple[float, ...] = (0.05, 0.2, 0.5)
-    pool_size: int = Field(1000, ge=1, description="points in each source's pool")
+    pool_size: int = Field(2500, ge=1, description="points in each source's pool")
     weak_train_size: int = Field(200, ge=2, description="ground-truth points per source for the weak model")
     test_size: int = Field(500, ge=1, description="test points per source")
     rounds: int = Field(50, ge=1)
-    pull_size: int = Field(20, ge=1)
+    pull_size: int = Field(50, ge=1, description="points per pull, as the experiment's selection.pull_size")
     policies: tuple[Policy, ...] = ("ucb1", "paper_ucb", "thompson", "epsilon_greedy", "random", "oracle")
     detector: Detector = "mixture_energy"
     student: Literal["all", "overlap_only"] = Field("all", description="train on all collected points, or the detected overlap")

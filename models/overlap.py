@@ -18,8 +18,6 @@
   hundreds of references is set by the few non-hard points that slipped into HARD, and
   by norm (a point with fewer active features has larger cosines), not by shared
   hard-side structure.
-- Representations are centred first, so an offset common to all points (usual for
-  learned embeddings) does not make every pair look aligned.
 No hyper-parameters either.
 """
 
@@ -84,9 +82,7 @@ def detect_overlap_paper(weak_probs: np.ndarray, representations: np.ndarray) ->
 
 def detect_overlap_mixture(weak_probs: np.ndarray, representations: np.ndarray) -> OverlapDetection:
     """Mixture cuts and HARD-span energy (see the module docstring for why)."""
-    centred = np.asarray(representations, dtype=np.float64)
-    centred = centred - centred.mean(axis=0) if len(centred) else centred
-    return _two_cuts(weak_probs, unit_rows(centred), mixture_threshold, hard_span_energy)
+    return _two_cuts(weak_probs, unit_rows(representations), mixture_threshold, hard_span_energy)
 
 
 DETECTORS = {"paper": detect_overlap_paper, "mixture_energy": detect_overlap_mixture}

@@ -26,6 +26,9 @@ def _w2s(home: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProc
         (["run", "selection.policy=best"], "selection.policy"),
         (["run", "missing.yaml"], "missing.yaml"),
         (["run", "--refresh", "trian_weak"], "trian_weak"),
+        (["study", "overlap", "detectors=[paper,best]"], "detectors"),
+        (["study", "selection", "rounds=100"], "rounds*pull_size"),
+        (["study", "selection", "policy=ucb1"], "policy"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, names):

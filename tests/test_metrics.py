@@ -38,3 +38,23 @@ def test_accuracy_per_group_and_agreement():
     a = teacher_agreement(probs, teacher, labels)
     assert a["agreement"] == 0.75
     assert a["agreement_teacher_right"] == 1.0 and a["agreement_teacher_wrong"] == 0.5
+
+
+def test_mean_ci_uses_the_t_distribution():
+    from models.metrics import mean_ci
+
+    mean, half = mean_ci(np.array([1.0, 2.0, 3.0]))
+    assert mean == 2.0
+    assert half == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-5)  # t(0.975, 2) * sd / sqrt(n)
+    assert np.isnan(mean_ci(np.array([5.0]))[1])
+    assert mean_ci(np.array([np.nan, 1.0, 1.0])) == (1.0, 0.0)
+
+
+def test_accuracy_by_cell():
+    from models.metrics import accuracy_by_cell
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    labels = np.array([0, 0, 0, 1])
+    cells = np.array([0, 0, 1, 1])
+    np.testing.assert_allclose(accuracy_by_cell(probs, labels, cells, 3), [0.5, 1.0, np.nan])
+    np.testing.assert_allclose(accuracy_by_cell(probs, labels, cells, 2, where=labels == 1), [np.nan, 1.0])

@@ -44,3 +44,68 @@ def test_detection_scores_by_hand():
     assert s["overlap_recall"] == pytest.approx(2 / 3)
     assert s["easy_precision"] == pytest.approx(1 / 2) and s["easy_recall"] == pytest.approx(1 / 2)
     assert s["hard_f1"] == 1.0
+
+
+# --- the mixture cut and the mixture_energy detector -------------------------------------
+
+from models.change_point import threshold_at_change_point  # noqa: E402
+from models.mixture import mixture_threshold  # noqa: E402
+from models.overlap import hard_span_energy  # noqa: E402
+
+
+def test_mixture_cut_separates_a_spike_from_a_wide_spread_where_two_means_cannot():
+    rng = np.random.default_rng(0)
+    spike = rng.normal(0.01, 0.002, 300)  # weak confidence on hard-only points
+    spread = rng.uniform(0.05, 1.0, 600)  # everywhere else
+    values = np.r_[spike, spread]
+    cut = mixture_threshold(values)
+    assert spike.max() <= cut < 0.05  # exactly the spike is below the cut
+    # The change point (2-means) puts the boundary between the group means, deep in the spread.
+    assert threshold_at_change_point(values) > 0.2
+
+
+def test_mixture_cut_edge_cases():
+    assert mixture_threshold(np.full(10, 0.3)) == 0.3  # one group: everything is "lower"
+    with pytest.raises(ValueError, match="at least 4 values"):
+        mixture_threshold(np.array([0.1, 0.2, 0.3]))
+    # two well-separated equal groups: the cut lies between them
+    values = np.r_[np.linspace(0, 0.1, 50), np.linspace(0.9, 1.0, 50)]
+    assert 0.1 <= mixture_threshold(values) < 0.9
+
+
+def test_hard_span_energy_is_the_mean_squared_cosine():
+    z = np.array([[1.0, 0.0], [0.0, 1.0], [np.sqrt(0.5), np.sqrt(0.5)]])
+    ref = np.array([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0]])
+    expected = [np.mean((ref @ row) ** 2) for row in z]
+    np.testing.assert_allclose(hard_span_energy(z, ref), expected)
+    assert hard_span_energy(z, np.empty((0, 2))).tolist() == [0.0, 0.0, 0.0]
+
+
+def _mixture_like_pool(rng, n=300, d=10):
+    """Hard points: the weak model outputs its prior (identical confidence), hard block only;
+    easy points: easy block only; overlap: both blocks. Confident points' confidence spreads
+    over (0, 1] with many near 0, the case where the paper's 2-means cut takes them for HARD."""
+    truth = np.repeat([EASY, HARD, OVERLAP], n)
+    margin = rng.uniform(0.0, 1.0, 3 * n) ** 2
+    p_pos = np.where(truth == HARD, 0.5, 0.5 + 0.5 * margin * rng.choice([-1, 1], 3 * n))
+    easy = rng.normal(size=(3 * n, d)) * (truth != HARD)[:, None]
+    hard = rng.normal(size=(3 * n, d)) * (truth != EASY)[:, None]
+    return truth, np.c_[1 - p_pos, p_pos], np.c_[easy, hard]
+
+
+def test_mixture_energy_beats_the_paper_where_its_confidence_cut_fails():
+    rng = np.random.default_rng(1)
+    truth, probs, reps = _mixture_like_pool(rng)
+    ours = detection_scores(truth, detect_overlap(probs, reps, "mixture_energy").groups)
+    paper = detection_scores(truth, detect_overlap(probs, reps, "paper").groups)
+    assert ours["hard_precision"] > 0.9 and ours["hard_recall"] == 1.0
+    assert ours["overlap_f1"] > 0.95
+    assert paper["hard_precision"] < 0.8  # low-confidence easy/overlap points called HARD
+    assert paper["overlap_f1"] < ours["overlap_f1"] - 0.2
+
+
+def test_unknown_detector_is_refused_and_tiny_pools_are_all_hard():
+    with pytest.raises(ValueError, match="unknown overlap detector 'nope'"):
+        detect_overlap(np.full((5, 2), 0.5), np.zeros((5, 3)), "nope")
+    found = detect_overlap(np.full((3, 2), 0.5), np.ones((3, 2)), "mixture_energy")
+    assert found.groups.tolist() == [HARD] * 3 and found.density == 0.0
