@@ -16,43 +16,16 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-
-EMPTY_FLOW = """
-from prefect import flow
-
-@flow(name="empty")
-def empty():
-    return None
-
-empty()
-"""
-
-
-def _env(home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
-    env.update(W2S_HOME=str(home), PREFECT_HOME=str(home / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_LOGGING_LEVEL="WARNING")
-    return env
-
-
-def _timed(cmd: list[str], env: dict) -> tuple[float, str]:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
-    return seconds, done.stdout
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import EMPTY_FLOW, RESULTS, ROOT, machine  # noqa: E402
+from common import env as _env  # noqa: E402
+from common import timed as _timed  # noqa: E402
 
 
 def processes(repeats: int) -> dict:
@@ -155,7 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     report = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
         **processes(args.repeats),
         **training(args.training_repeats),
     }
