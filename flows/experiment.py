@@ -33,7 +33,7 @@ def w2s_experiment(config: ExperimentConfig, refresh: tuple[str, ...] = ()) -> d
         labels = stage(weak_label, weak, sources)
         ceiling = stage(train_ceiling, config.ceiling, seed, sources)
         overlap = stage(detect_overlap, config.overlap, labels, sources)
-        selection = stage(select_sources, config.selection, seed, labels, sources)
+        selection = stage(select_sources, config.selection, config.overlap, seed, labels, sources)
         student = stage(train_strong, config.strong, seed, selection, labels, sources)
         report = stage(evaluate, weak, ceiling, student, sources)
 

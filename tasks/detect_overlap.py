@@ -22,7 +22,7 @@ def detect_overlap(out: StageOutput, overlap: OverlapConfig, labels: Manifest, s
     for i, source in enumerate(sources):
         pool = load_split([source], "w2s_train")
         # The strong side's representation of a synthetic point is its full feature vector.
-        found = detect(load_array(labels, f"pool_probs_{i}"), pool.x)
+        found = detect(load_array(labels, f"pool_probs_{i}"), pool.x, overlap.detector)
         save_array(out.dir, f"groups_{i}", found.groups)
         row = {
             "source": source.facts["source"],

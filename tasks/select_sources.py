@@ -14,12 +14,17 @@ from tasks.manifest import Manifest
 from tasks.stage import StageOutput, cached_stage
 
 if TYPE_CHECKING:
-    from flows.config import SelectionConfig
+    from flows.config import OverlapConfig, SelectionConfig
 
 
 @cached_stage
 def select_sources(
-    out: StageOutput, selection: SelectionConfig, seed: int, labels: Manifest, sources: list[Manifest]
+    out: StageOutput,
+    selection: SelectionConfig,
+    overlap: OverlapConfig,
+    seed: int,
+    labels: Manifest,
+    sources: list[Manifest],
 ) -> None:
     pools = []
     for i, source in enumerate(sources):
@@ -31,7 +36,10 @@ def select_sources(
                 true_density=float(np.mean(pool.group == 2)) if pool.group is not None else None,
             )
         )
-    result = run_selection(pools, selection.policy, selection.rounds, selection.pull_size, seed)
+    result = run_selection(
+        pools, selection.policy, selection.rounds, selection.pull_size, seed,
+        detector=overlap.detector, unit=selection.unit, epsilon=selection.epsilon,
+    )
     for i, (taken, groups) in enumerate(zip(result.taken, result.groups)):
         save_array(out.dir, f"taken_{i}", taken)
         save_array(out.dir, f"groups_{i}", groups)

@@ -74,3 +74,16 @@ def test_mlflow_holds_parent_and_child_runs(first_run):
     assert len(history) >= 1 and [h.step for h in history] == sorted(h.step for h in history)
     artifacts = [a.path for a in c.list_artifacts(parent.info.run_id)]
     assert "config.yaml" in artifacts and "accuracy_by_group.png" in artifacts
+
+
+def test_detector_choice_reaches_detection_and_selection_only(first_run):
+    config, result = first_run
+    assert result["overlap"] and config.overlap.detector == "mixture_energy"
+    paper = w2s_experiment(config.model_copy(update={"overlap": config.overlap.model_copy(update={"detector": "paper"})}))
+    cached = _cached(paper)
+    assert all(cached[s] for s in ("ingest", "train_weak", "weak_label", "train_ceiling"))
+    assert not cached["detect_overlap"] and not cached["select_sources"]
+    # On the small config's sources the paper's detector is the weaker one.
+    f1 = {run["overlap"][i]["source"]: run["overlap"][i]["overlap_f1"] for run in (result,) for i in range(2)}
+    f1_paper = {s["source"]: s["overlap_f1"] for s in paper["overlap"]}
+    assert sum(f1.values()) > sum(f1_paper.values())
