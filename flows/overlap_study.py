@@ -51,7 +51,7 @@ def overlap_study(config: OverlapStudyConfig, out_dir: str | None = None) -> dic
         curves = [{**r, "step": config.overlap_counts[r["grid"]]} for r in summary["rows"][:-1]]
         tracking.record_curves(run, [{k: v for k, v in r.items() if k != "grid"} for r in curves], step="step")
         files = [report.file(TABLE), report.file(PLOT), report.file("overlap_study.json")]
-        tracking.record_outcome(run, tracking.flatten_facts(report.facts), stage.records, files)
+        tracking.record_outcome(run, report.facts, stage.records, files)
     return {
         "rows": summary["rows"],
         "checks": summary["checks"],

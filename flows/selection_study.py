@@ -47,9 +47,10 @@ def selection_study(config: SelectionStudyConfig, out_dir: str | None = None) ->
 
         summary = json.loads(report.file("selection_study.json").read_text())
         for policy, rows in summary["curves"].items():
-            tracking.record_curves(run, [{f"{policy}.{k}": v for k, v in r.items() if k != "round"} | {"round": r["round"]} for r in rows], step="round")
+            named = [{"round": r["round"], **{f"{policy}.{k}": v for k, v in r.items() if k != "round"}} for r in rows]
+            tracking.record_curves(run, named, step="round")
         files = [report.file(TABLE), report.file(PLOT), report.file("selection_study.json")]
-        tracking.record_outcome(run, tracking.flatten_facts(report.facts), stage.records, files)
+        tracking.record_outcome(run, report.facts, stage.records, files)
     return {
         "final": summary["final"],
         "checks": summary["checks"],

@@ -45,17 +45,14 @@ def parent_run(config: JobConfig, flow_run_id: str | None, run_name: str) -> Ite
 
 
 def record_outcome(run: RunContext, metrics: dict, stages: dict[str, dict], plots: list[Path]) -> None:
+    """Headline figures (nested dicts are flattened to dotted names), cache hits as tags, plots."""
     c = tracking.client()
-    tracking.log_metrics(c, run.parent_run_id, metrics)
+    tracking.log_metrics(c, run.parent_run_id, tracking.flatten(metrics))
     tags = {f"w2s.cached.{name}": str(r["cached"]).lower() for name, r in stages.items()}
     tags["w2s.cache_hits"] = ",".join(n for n, r in stages.items() if r["cached"]) or "none"
     tracking.set_tags(c, run.parent_run_id, tags)
     for plot in plots:
         c.log_artifact(run.parent_run_id, str(plot))
-
-
-def flatten_facts(facts: dict) -> dict:
-    return tracking.flatten(facts)
 
 
 def record_curves(run: RunContext, rows: list[dict], step: str) -> None:
