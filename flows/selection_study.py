@@ -16,8 +16,9 @@ from flows import tracking
 from flows.config import BanditConfig
 from flows.runner import StageRunner
 from flows.study_config import SelectionStudyConfig
+from models.selection import READS
 from tasks.ingest_grid import ingest_grid
-from tasks.report_selection_study import PLOT, TABLE, report_selection_study
+from tasks.report_selection_study import report_selection_study
 from tasks.select_grid import select_grid
 from tasks.train_grid import train_grid_truth
 from tasks.train_round_students import train_round_students
@@ -28,13 +29,15 @@ def selection_study(config: SelectionStudyConfig, out_dir: str | None = None) ->
     sizes = {"weak_train": config.weak_train_size, "w2s_train": config.pool_size, "test": config.test_size}
     per_split = {split: config.source_counts(n) for split, n in sizes.items()}
     layout = [[{split: per_split[split][k] for split in sizes} for k in range(len(config.densities))]]
-    bandit = BanditConfig(unit=config.unit, epsilon=config.epsilon)
     with tracking.parent_run(config, flow_run.get_id(), "selection-study") as run:
         stage = StageRunner(run)
         data = stage(ingest_grid, config.task, layout, config.seeds)
         weak = stage(train_grid_truth, config.weak, "weak", data, label="weak")
         selections, students = {}, {}
         for policy in config.policies:
+            # Settings a policy does not read stay at their defaults, so changing
+            # epsilon, say, recomputes epsilon_greedy alone.
+            bandit = BanditConfig(**{k: getattr(config, k) for k in READS.get(policy, ())})
             selections[policy] = stage(
                 select_grid, policy, bandit, config.rounds, config.pull_size, config.detector, data, weak,
                 label=f"select_{policy}",
@@ -49,14 +52,5 @@ def selection_study(config: SelectionStudyConfig, out_dir: str | None = None) ->
         for policy, rows in summary["curves"].items():
             named = [{"round": r["round"], **{f"{policy}.{k}": v for k, v in r.items() if k != "round"}} for r in rows]
             tracking.record_curves(run, named, step="round")
-        files = [report.file(TABLE), report.file(PLOT), report.file("selection_study.json")]
-        tracking.record_outcome(run, report.facts, stage.records, files)
-    return {
-        "final": summary["final"],
-        "checks": summary["checks"],
-        "table": report.file(TABLE).read_text(),
-        "written": tracking.publish(files, out_dir),
-        "stages": stage.records,
-        "mlflow_run_id": run.parent_run_id,
-        "config_hash": config.fingerprint(),
-    }
+        result = tracking.finish_study(run, stage.records, report, "selection_study", out_dir)
+    return {"final": summary["final"], "checks": summary["checks"], **result, "config_hash": config.fingerprint()}

@@ -11,6 +11,7 @@ from typing import Iterator
 
 from flows.config import JobConfig
 from tasks import tracking
+from tasks.manifest import Manifest
 from tasks.stage import RunContext
 
 
@@ -59,6 +60,19 @@ def record_curves(run: RunContext, rows: list[dict], step: str) -> None:
     """A study's per-grid-point (or per-round) figures as metric histories of the parent run,
     so that the MLflow UI draws them as curves over ``step``."""
     tracking.log_history(tracking.client(), run.parent_run_id, rows, step=step)
+
+
+def finish_study(run: RunContext, stages: dict[str, dict], report: Manifest, stem: str, out_dir: str | None) -> dict:
+    """Close a study: its report's ``stem``.md / .png / .json go to the parent run and to
+    ``out_dir``; returns what both studies' results share."""
+    files = [report.file(f"{stem}.{ext}") for ext in ("md", "png", "json")]
+    record_outcome(run, report.facts, stages, files)
+    return {
+        "table": files[0].read_text(),
+        "written": publish(files, out_dir),
+        "stages": stages,
+        "mlflow_run_id": run.parent_run_id,
+    }
 
 
 def publish(files: list[Path], out_dir: str | None) -> list[str]:

@@ -17,6 +17,8 @@ from models.overlap import detect_overlap
 from models.synthetic import OVERLAP
 
 Policy = Literal["ucb1", "paper_ucb", "thompson", "epsilon_greedy", "random", "oracle", "all"]
+# The bandit settings each policy reads; the others cannot change its result.
+READS = {"ucb1": {"unit"}, "paper_ucb": {"unit"}, "epsilon_greedy": {"unit", "epsilon"}}
 Unit = Literal["points", "pulls"]
 
 
@@ -97,7 +99,8 @@ def select_sources(
         taken = [np.arange(pulled[i] * pull_size) for i in range(k)]
         groups = _detect(pools, taken, detector)
         overlap_found = np.array([np.sum(g == OVERLAP) for g in groups], dtype=np.float64)
-        estimates = np.divide(overlap_found, pulled * pull_size, out=np.zeros(k), where=pulled > 0)
+        # An arm never pulled has no estimate (policies pull such arms first, so never read it).
+        estimates = np.divide(overlap_found, pulled * pull_size, out=np.full(k, np.nan), where=pulled > 0)
         # Regret in expected overlap points: what the best arm would have yielded this pull.
         regret += pull_size * (best_true - true[arm]) if np.isfinite(best_true) else np.nan
         trace.append(

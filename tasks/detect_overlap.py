@@ -8,6 +8,7 @@ import numpy as np
 
 from models.overlap import detect_overlap as detect
 from models.overlap import detection_scores
+from models.synthetic import OVERLAP
 from tasks.data import load_array, load_split, save_array
 from tasks.manifest import Manifest
 from tasks.stage import StageOutput, cached_stage
@@ -31,7 +32,7 @@ def detect_overlap(out: StageOutput, overlap: OverlapConfig, labels: Manifest, s
             "tau_alignment": found.tau_alignment,
         }
         if pool.group is not None:
-            row["true_density"] = float(np.mean(pool.group == 2))
+            row["true_density"] = float(np.mean(pool.group == OVERLAP))
             row.update(detection_scores(pool.group, found.groups))
         per_source.append(row)
     out.facts.update(detector=overlap.detector, sources=per_source)

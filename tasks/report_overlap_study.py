@@ -20,12 +20,12 @@ TABLE, PLOT = "overlap_study.md", "overlap_study.png"
 @cached_stage
 def report_overlap_study(
     out: StageOutput,
-    ratios: list[float],
+    grid: list[dict],
     data: Manifest,
     models: dict[str, Manifest],
     detections: dict[str, Manifest],
 ) -> None:
-    """``ratios`` are the sweep's grid points; the grid's last point is the 500/500/500 check."""
+    """``grid`` gives each grid point's ``label`` and overlap ``ratio``; the last is the detection check."""
     test = load_grid_split(data, "test")
     cells = json.loads(data.file("cells.json").read_text())
     n_cells, grid_of = len(cells), np.array([c["grid"] for c in cells])
@@ -38,10 +38,9 @@ def report_overlap_study(
         scores = json.loads(m.file("per_cell.json").read_text())
         for metric in DETECTION_METRICS:
             per_cell[f"{name}_{metric}"] = np.array([c[metric] for c in scores])
-    labels = [f"{r:.3f}" for r in ratios] + ["500/500/500"]
-    rows = grid_rows(grid_of, labels, [*ratios, 1 / 3], per_cell)
+    rows = grid_rows(grid_of, [g["label"] for g in grid], [g["ratio"] for g in grid], per_cell)
     sweep, check = rows[:-1], rows[-1]
-    checks = overlap_study_checks(sweep, {d: check[f"{d}_overlap_f1"] for d in detections})
+    checks = overlap_study_checks(sweep, check["label"], {d: check[f"{d}_overlap_f1"] for d in detections})
 
     variants = [k.removeprefix("acc_") for k in per_cell if k.startswith("acc_")]
     accuracy_columns = [(f"acc_{v}", v) for v in variants] + [(f"hard_{v}", f"{v} (hard-only)") for v in variants]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.selection import SourcePool, select_sources
+from models.selection import SourcePool, collected_after, select_sources
 from models.synthetic import OVERLAP
 from tasks.data import load_array, load_grid_split, save_array
 from tasks.manifest import Manifest
@@ -47,14 +47,10 @@ def select_grid(
         arms.append([row["arm"] for row in result.trace])
         estimates.append([row["estimated_density"] for row in result.trace])
         regret.append([row["cumulative_regret"] for row in result.trace])
-        # Ground truth of what was bought: overlap points collected after each round.
-        is_overlap = [np.cumsum(pool.group[r] == OVERLAP) for r in rows]
-        taken = np.zeros(n_sources, dtype=np.int64)
-        collected = []
-        for arm in arms[-1]:
-            taken[arm] += pull_size
-            collected.append(int(sum(is_overlap[k][taken[k] - 1] for k in range(n_sources) if taken[k])))
-        true_overlap.append(collected)
+        # Ground truth of what was bought: overlap points among the first `taken` of each source.
+        overlap_before = [np.r_[0, np.cumsum(pool.group[r] == OVERLAP)] for r in rows]
+        taken = collected_after(np.array(arms[-1]), n_sources, pull_size)  # (rounds, sources)
+        true_overlap.append(sum(overlap_before[k][taken[:, k]] for k in range(n_sources)))
     for name, values in (("arms", arms), ("estimates", estimates), ("regret", regret), ("true_overlap", true_overlap)):
         save_array(out.dir, name, np.asarray(values))
     out.facts.update(

@@ -9,6 +9,7 @@ import numpy as np
 
 from models.selection import SourcePool
 from models.selection import select_sources as run_selection
+from models.synthetic import OVERLAP
 from tasks.data import load_array, load_split, save_array
 from tasks.manifest import Manifest
 from tasks.stage import StageOutput, cached_stage
@@ -33,7 +34,7 @@ def select_sources(
             SourcePool(
                 weak_probs=load_array(labels, f"pool_probs_{i}"),
                 representations=pool.x,
-                true_density=float(np.mean(pool.group == 2)) if pool.group is not None else None,
+                true_density=float(np.mean(pool.group == OVERLAP)) if pool.group is not None else None,
             )
         )
     result = run_selection(

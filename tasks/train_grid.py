@@ -34,12 +34,14 @@ def train_grid_truth(out: StageOutput, model: ModelConfig, view: Literal["weak",
     def features(split):
         return split.x_weak if view == "weak" else split.x
 
-    # The pool rows ride along as evaluation rows: the weak model's labels of w2s_train.
-    x_eval = np.concatenate([features(test), features(pool)])
-    eval_ids = np.concatenate([test.cell, pool.cell])
+    # The weak model's pool rows ride along as evaluation rows: its labels of w2s_train.
+    labelled = [test, pool] if view == "weak" else [test]
+    x_eval = np.concatenate([features(s) for s in labelled])
+    eval_ids = np.concatenate([s.cell for s in labelled])
     probs = fit_many(fit_spec(model), features(train), one_hot(train.label, 2), train.cell, x_eval, eval_ids, n_cells, seed=0)
     save_array(out.dir, "test_probs", probs[: len(test.label)])
-    save_array(out.dir, "pool_probs", probs[len(test.label) :])
+    if view == "weak":
+        save_array(out.dir, "pool_probs", probs[len(test.label) :])
     out.facts.update(view=view, n_cells=n_cells, test_acc=accuracy(probs[: len(test.label)], test.label))
 
 

@@ -1,6 +1,7 @@
 """Both studies as Prefect flows on tiny grids: tables, claims, caching, MLflow, outputs."""
 
 import json
+import math
 
 import pytest
 
@@ -28,7 +29,8 @@ def overlap_run(tmp_path_factory):
 def test_overlap_study_reports_every_variant_per_grid_point(overlap_run):
     _, out, result = overlap_run
     rows = result["rows"]
-    assert [r["label"] for r in rows] == ["0.024", "0.167", "500/500/500"]
+    assert [r["label"] for r in rows] == ["0.024", "0.167", "60/60/60"]
+    assert rows[-1]["ratio"] == pytest.approx(1 / 3)
     for row in rows:
         assert row["n_seeds"] == 3
         for variant in ("weak", "ceiling", "w2s_true_overlap", "w2s_detected_paper", "w2s_detected_mixture_energy", "w2s_all"):
@@ -38,7 +40,7 @@ def test_overlap_study_reports_every_variant_per_grid_point(overlap_run):
         assert 0.0 <= row["mixture_energy_overlap_f1"] <= 1.0
     # The detector of the project is measured against the paper's on the check cells.
     assert rows[-1]["mixture_energy_overlap_f1"] > rows[-1]["paper_overlap_f1"]
-    assert {c["claim"] for c in result["checks"]} >= {"best detector overlap F1 >= 0.6 on 500/500/500"}
+    assert {c["claim"] for c in result["checks"]} >= {"best detector overlap F1 >= 0.6 on 60/60/60"}
     assert sorted(p.name for p in out.iterdir()) == ["overlap_study.json", "overlap_study.md", "overlap_study.png"]
     assert json.loads((out / "overlap_study.json").read_text())["rows"] == json.loads(json.dumps(rows))
 
@@ -69,13 +71,23 @@ def test_selection_study_traces_every_policy(tmp_path):
     assert set(final) == {"ucb1", "random", "oracle"}
     assert final["oracle"]["regret"] == 0.0
     assert final["oracle"]["pull_share"] == [0.0, 0.0, 1.0]
+    assert math.isnan(final["oracle"]["estimate_0"])  # never pulled: no estimate, not 0
     for policy in final.values():
         assert 0.0 <= policy["acc"] <= 1.0
     curves = json.loads((tmp_path / "selection_study.json").read_text())["curves"]
     assert [r["round"] for r in curves["ucb1"]] == list(range(1, 7))
     regret = [r["regret"] for r in curves["random"]]
     assert regret == sorted(regret)  # cumulative
-    assert {c["claim"].split()[0] for c in result["checks"]} == {"ucb1"}
+    assert [c["claim"].split()[0] for c in result["checks"]] == ["ucb1"] * 3
     c = tracking.client()
     history = c.get_metric_history(result["mlflow_run_id"], "ucb1.acc")
     assert [m.step for m in history] == list(range(1, 7))
+
+
+def test_changing_epsilon_recomputes_epsilon_greedy_alone():
+    base = TINY_SELECTION[:-2] + ["policies=[ucb1,epsilon_greedy]", "experiment=test-selection-epsilon"]
+    selection_study(load_config(None, base, SelectionStudyConfig))
+    again = selection_study(load_config(None, [*base, "epsilon=0.3"], SelectionStudyConfig))
+    cached = {name: r["cached"] for name, r in again["stages"].items()}
+    assert cached["select_ucb1"] and cached["students_ucb1"]
+    assert not cached["select_epsilon_greedy"] and not cached["students_epsilon_greedy"]
