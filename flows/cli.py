@@ -1,7 +1,7 @@
 """``w2s``: a thin command line over the flows.
 
     w2s run [CONFIG.yaml] [key=value ...] [--refresh STAGE ...] [--json]
-    w2s study overlap|selection [CONFIG.yaml] [key=value ...] [--out DIR] [--json]
+    w2s study overlap|selection|methods [CONFIG.yaml] [key=value ...] [--out DIR] [--json]
     w2s ui [--port 5000]
 
 Heavy modules (Prefect, MLflow, torch) are imported only once the arguments are known
@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
     run.set_defaults(handler=_run)
 
-    study = sub.add_parser("study", help="run a study of RESEARCH.md §1 (overlap density, source selection)")
+    study = sub.add_parser("study", help="run a study: overlap density, source selection (RESEARCH.md §1), methods (§2–§4)")
     study.add_argument("name", choices=sorted(STUDIES), help="which study")
     study.add_argument("items", nargs="*", metavar="[CONFIG.yaml] key=value", help="a YAML config and/or overrides")
     study.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here (e.g. bench/results)")
@@ -98,6 +98,7 @@ def _split_items(items: list[str]) -> tuple[str | None, list[str]]:
 STUDIES = {
     "overlap": ("flows.study_config:OverlapStudyConfig", "flows.overlap_study:overlap_study"),
     "selection": ("flows.study_config:SelectionStudyConfig", "flows.selection_study:selection_study"),
+    "methods": ("flows.study_config:MethodsStudyConfig", "flows.methods_study:methods_study"),
 }
 
 
@@ -162,7 +163,7 @@ def format_summary(result: dict) -> str:
     oracle = "  [oracle: epoch chosen on ground-truth val]" if result.get("select_on") == "oracle_val" else ""
     lines = [
         "",
-        f"accuracy   weak {m['acc_weak']:.3f}   ceiling {m['acc_ceiling']:.3f}   w2s {m['acc_w2s']:.3f}{oracle}",
+        f"accuracy   weak {m['acc_weak']:.3f}   ceiling {m['acc_ceiling']:.3f}   w2s {m['acc_w2s']:.3f} ({result['method']}){oracle}",
         f"PGR        {m['pgr']:.3f} (accuracy)   {m['pgr_auroc']:.3f} (AUROC)"
         + ("   warning: ceiling ≈ weak, PGR is unreliable" if m.get("gap_too_small") else ""),
     ]

@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from models.synthetic import scale_counts
 
@@ -50,12 +50,50 @@ class GroupCounts(Section):
         return self
 
 
+SourceName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
 class SourceConfig(Section):
     """One data source. ``synthetic`` is the easy / hard / overlap mixture of RESEARCH.md §1."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: SourceName
     kind: Literal["synthetic"] = "synthetic"
     counts: GroupCounts
+
+
+class ClassBlocksSource(Section):
+    """A multi-class source whose classes form a tree of blocks (models/class_blocks.py).
+
+    ``size`` points per unit draw, scaled per split like a synthetic source's counts. Sources
+    with the same task settings share their class means (drawn from the run's seed).
+    """
+
+    name: SourceName
+    kind: Literal["class_blocks"]
+    size: int = Field(1000, ge=1)
+    n_classes: int = Field(8, ge=2)
+    d: int = Field(32, ge=1)
+    d_weak: int = Field(16, ge=1, description="coordinates the weak view keeps")
+    block_spread: float = Field(4.0, gt=0, description="spread of the coarsest split of classes")
+    class_spread: float = Field(2.0, gt=0, description="spread of the finest split")
+    noise: float = Field(1.0, gt=0)
+    weak_noise: float = Field(1.0, ge=0, description="extra noise variance of the weak view")
+
+    @model_validator(mode="after")
+    def _weak_view_fits(self):
+        if self.d_weak > self.d:
+            raise ValueError(f"d_weak ({self.d_weak}) cannot exceed d ({self.d})")
+        return self
+
+
+def _source_kind(value: Any) -> str:
+    return value.get("kind", "synthetic") if isinstance(value, dict) else getattr(value, "kind", "synthetic")
+
+
+AnySource = Annotated[
+    Union[Annotated[SourceConfig, Tag("synthetic")], Annotated[ClassBlocksSource, Tag("class_blocks")]],
+    Discriminator(_source_kind),
+]
 
 
 class SyntheticTask(Section):
@@ -78,7 +116,7 @@ class SplitScale(Section):
 class DataConfig(Section):
     task: SyntheticTask = SyntheticTask()
     splits: SplitScale = SplitScale()
-    sources: tuple[SourceConfig, ...] = (
+    sources: tuple[AnySource, ...] = (
         SourceConfig(name="low", counts=GroupCounts(easy=200, hard=200, overlap=21)),
         SourceConfig(name="mid", counts=GroupCounts(easy=200, hard=200, overlap=100)),
         SourceConfig(name="high", counts=GroupCounts(easy=100, hard=100, overlap=200)),
@@ -91,7 +129,13 @@ class DataConfig(Section):
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError(f"sources: names must be unique, got {names}")
+        if len({s.kind for s in self.sources}) > 1:
+            raise ValueError("sources: all sources of a run must be of one kind (one task)")
         return self
+
+    @property
+    def n_classes(self) -> int:
+        return max(getattr(s, "n_classes", 2) for s in self.sources)
 
 
 class ModelConfig(Section):
@@ -105,14 +149,73 @@ class ModelConfig(Section):
     epochs: int = Field(10, ge=1)
     lbfgs_iters: int = Field(20, ge=1)
     patience: int = Field(2, ge=1)
+    batch_size: int = Field(0, ge=0, description="points per optimiser step; 0 = the whole split")
 
 
 class StrongConfig(ModelConfig):
     """The W2S student. ``select_on=oracle_val`` picks its epoch on ground truth: an oracle."""
 
-    method: Literal["xent", "overlap_only"] = "xent"
     C: float = Field(0.01, gt=0)
     select_on: Literal["weak_val", "oracle_val"] = "weak_val"
+
+
+# --- Strong-training methods: one name each, and the parameters that method reads ----------
+
+Method = Literal["xent", "xent_hard", "aux_conf", "adapt_conf", "csl", "overlap_only", "bootstrap"]
+METHODS: tuple[str, ...] = Method.__args__
+
+
+class AuxConfParams(Section):
+    """Burns et al.: ``alpha`` warms up linearly to ``alpha_max`` over the first ``warmup`` of steps."""
+
+    alpha_max: float = Field(0.75, ge=0, le=1)
+    warmup: float = Field(0.2, ge=0, le=1)
+
+
+class AdaptConfParams(Section):
+    """Guo et al.: temperature ``T``, sharpness ``tau``; ``beta_ramp`` > 0 ramps beta from 0
+    over that share of the steps."""
+
+    T: float = Field(1.0, gt=0)
+    tau: float = Field(1.0, gt=0)
+    beta_ramp: float = Field(0.0, ge=0, le=1)
+
+
+class CslParams(Section):
+    """Liu & Alahi: levels of 1, 2, 4, … specialists, by class block or by source."""
+
+    teachers: tuple[int, ...] = (1, 2, 4)
+    by: Literal["classes", "sources"] = "classes"
+    top_k: int = Field(3, ge=1, description="teacher-student consistency: the student's top-k classes")
+    local_global: bool = Field(False, description="also reject targets where a specialist contradicts its parent")
+    # Hard by default: small specialists are under-confident, and their soft labels taught
+    # the student less than their argmax in the class-blocks setting (README, methods study).
+    hard: bool = Field(True, description="train on the teachers' argmax instead of their soft labels")
+
+    @model_validator(mode="after")
+    def _levels(self):
+        t = self.teachers
+        if not t or t[0] != 1 or any(b <= a for a, b in zip(t, t[1:])):
+            raise ValueError(f"teachers: levels must start at 1 and grow, e.g. (1, 2, 4); got {list(t)}")
+        return self
+
+
+class BootstrapParams(Section):
+    """Burns et al.'s chain weak → intermediate → strong; the intermediate is its own model."""
+
+    intermediate: ModelConfig = ModelConfig(arch="mlp", hidden=8, C=0.1)
+
+
+class MethodParams(Section):
+    """Every method's parameters; a run reads (and caches on) only its own method's."""
+
+    aux_conf: AuxConfParams = AuxConfParams()
+    adapt_conf: AdaptConfParams = AdaptConfParams()
+    csl: CslParams = CslParams()
+    bootstrap: BootstrapParams = BootstrapParams()
+
+    def of(self, method: str) -> Section | None:
+        return getattr(self, method, None)
 
 
 Detector = Literal["paper", "mixture_energy"]
@@ -158,8 +261,31 @@ class ExperimentConfig(JobConfig):
     weak: ModelConfig = ModelConfig()
     ceiling: ModelConfig = ModelConfig()
     strong: StrongConfig = StrongConfig()
+    method: Method = "xent"
+    methods: MethodParams = MethodParams()
     overlap: OverlapConfig = OverlapConfig()
     selection: SelectionConfig = SelectionConfig()
+
+    @property
+    def method_params(self) -> Section | None:
+        """The chosen method's parameters: the only ones that reach its stage."""
+        return self.methods.of(self.method)
+
+    @model_validator(mode="after")
+    def _teachers_fit(self):
+        if self.method != "csl":
+            return self
+        levels = self.methods.csl.teachers
+        if self.methods.csl.by == "classes" and levels[-1] > self.data.n_classes:
+            raise ValueError(
+                f"methods.csl.teachers: {levels[-1]} teachers but the data has {self.data.n_classes} classes"
+            )
+        if self.methods.csl.by == "sources" and levels != (1, len(self.data.sources)):
+            raise ValueError(
+                f"methods.csl.teachers: by=sources needs levels (1, {len(self.data.sources)}) "
+                f"(one specialist per source), got {list(levels)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _budget_fits(self):
@@ -167,7 +293,7 @@ class ExperimentConfig(JobConfig):
             return self
         budget = self.selection.rounds * self.selection.pull_size
         for s in self.data.sources:
-            pool = _scaled_total(s.counts, self.data.splits.w2s_train)
+            pool = _pool_size(s, self.data.splits.w2s_train)
             if budget > pool:
                 raise ValueError(
                     f"selection: budget rounds*pull_size={budget} exceeds the pool of source "
@@ -176,8 +302,10 @@ class ExperimentConfig(JobConfig):
         return self
 
 
-def _scaled_total(counts: GroupCounts, factor: float) -> int:
-    return sum(scale_counts(counts.model_dump(), factor).values())
+def _pool_size(source: SourceConfig | ClassBlocksSource, factor: float) -> int:
+    if isinstance(source, ClassBlocksSource):
+        return int(round(source.size * factor))
+    return sum(scale_counts(source.counts.model_dump(), factor).values())
 
 
 class ConfigError(ValueError):
@@ -188,7 +316,7 @@ def load_config(
     path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), schema: type[JobConfig] = ExperimentConfig
 ) -> Any:
     """``schema``'s defaults, updated by the YAML file at ``path``, then by ``key=value`` overrides."""
-    data: dict[str, Any] = schema().model_dump(mode="json")
+    updates = []
     if path is not None:
         path = Path(path)
         try:
@@ -199,7 +327,18 @@ def load_config(
             raise ConfigError(f"config file {path} cannot be read: {str(e).splitlines()[0]}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(loaded).__name__}")
-        data = _merge(data, loaded or {}, "")
+        updates.append(loaded or {})
+    return build_config(updates, overrides, schema)
+
+
+def build_config(
+    updates: list[dict], overrides: list[str] | tuple[str, ...] = (), schema: type[JobConfig] = ExperimentConfig
+) -> Any:
+    """``schema``'s defaults, updated by each nested mapping of ``updates`` in turn, then by
+    ``key=value`` overrides; validated."""
+    data: dict[str, Any] = schema().model_dump(mode="json")
+    for update in updates:
+        data = _merge(data, update, "")
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:

@@ -1,7 +1,7 @@
 """The weak-to-strong experiment as one Prefect flow over cached stages.
 
 ingest → train_weak → weak_label → detect_overlap → select_sources → train_strong → evaluate,
-with train_ceiling beside them. Each stage returns a manifest; the runner records which
+with train_ceiling beside them (and, for ``csl``, train_teachers: one level of specialists each). Each stage returns a manifest; the runner records which
 were cache hits; the parent MLflow run holds the config, the headline metrics and plots.
 """
 
@@ -17,30 +17,48 @@ from tasks.detect_overlap import detect_overlap
 from tasks.evaluate import PLOT, evaluate
 from tasks.ingest import ingest
 from tasks.select_sources import select_sources
+from tasks.stage import RunContext
 from tasks.train_ceiling import train_ceiling
 from tasks.train_strong import train_strong
+from tasks.train_teachers import train_teachers
 from tasks.train_weak import train_weak
 from tasks.weak_label import weak_label
 
 
 @flow(name="w2s-experiment", log_prints=False)
 def w2s_experiment(config: ExperimentConfig, refresh: tuple[str, ...] = ()) -> dict:
-    seed, data = config.seed, config.data
-    with tracking.parent_run(config, flow_run.get_id(), f"{config.strong.method}-seed{seed}") as run:
-        stage = StageRunner(run, frozenset(refresh))
-        sources = [stage(ingest, source, data.task, data.splits, seed) for source in data.sources]
-        weak = stage(train_weak, config.weak, seed, sources)
-        labels = stage(weak_label, weak, sources)
-        ceiling = stage(train_ceiling, config.ceiling, seed, sources)
-        overlap = stage(detect_overlap, config.overlap, labels, sources)
-        selection = stage(select_sources, config.selection, config.overlap, seed, labels, sources)
-        student = stage(train_strong, config.strong, seed, selection, labels, sources)
-        report = stage(evaluate, weak, ceiling, student, sources)
+    with tracking.parent_run(config, flow_run.get_id(), f"{config.method}-seed{config.seed}") as run:
+        return run_experiment(config, run, refresh)
 
-        metrics = report.facts["metrics"]
-        tracking.record_outcome(run, metrics, stage.records, [report.file(PLOT)])
+
+def run_experiment(config: ExperimentConfig, run: RunContext, refresh: tuple[str, ...] = ()) -> dict:
+    """The DAG for one config, reporting to ``run``: the body of the flow, and of each cell of
+    a study that runs many configs over shared cached stages."""
+    seed, data = config.seed, config.data
+    stage = StageRunner(run, frozenset(refresh))
+    task = data.task if data.sources[0].kind == "synthetic" else None
+    sources = [stage(ingest, source, task, data.splits, seed) for source in data.sources]
+    weak = stage(train_weak, config.weak, seed, sources)
+    labels = stage(weak_label, weak, sources)
+    ceiling = stage(train_ceiling, config.ceiling, seed, sources)
+    overlap = stage(detect_overlap, config.overlap, labels, sources)
+    selection = stage(select_sources, config.selection, config.overlap, seed, labels, sources)
+    teachers = []
+    if config.method == "csl":  # each level of specialists is cached like the weak model
+        csl = config.methods.csl
+        teachers = [
+            stage(train_teachers, config.weak, n, csl.by, seed, sources, label=f"teachers_{n}") for n in csl.teachers[1:]
+        ]
+    student = stage(
+        train_strong, config.strong, config.method, config.method_params, seed, selection, labels, sources, teachers
+    )
+    report = stage(evaluate, weak, ceiling, student, sources)
+
+    metrics = report.facts["metrics"]
+    tracking.record_outcome(run, metrics, stage.records, [report.file(PLOT)])
     return {
         "metrics": metrics,
+        "method": config.method,
         "select_on": report.facts["select_on"],
         "overlap": overlap.facts["sources"],
         "selection": selection.facts,

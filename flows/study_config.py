@@ -105,3 +105,80 @@ class SelectionStudyConfig(JobConfig, BanditConfig):
             easy = (n - overlap) // 2
             out.append({"easy": easy, "hard": n - overlap - easy, "overlap": overlap})
         return out
+
+
+def _adam(C: float, hidden: int | None = None) -> dict:
+    """The student recipe of the methods study: minibatch Adam, as the methods' papers train."""
+    arch = {"arch": "mlp", "hidden": hidden} if hidden else {}
+    return {**arch, "optimizer": "adam", "lr": 0.01, "epochs": 30, "patience": 5, "C": C, "batch_size": 128}
+
+
+DEFAULT_SETTINGS = {
+    # Shin et al.'s binary mixture, three sources bought by UCB (the experiment's defaults);
+    # csl's specialists are one per source.
+    "mixture": {"strong": _adam(0.01), "methods": {"csl": {"by": "sources", "teachers": [1, 3]}}},
+    # Eight classes in a tree of blocks; the weak model is a 3-unit MLP, too small for eight
+    # classes at once but not for a block of two or four: csl's condition.
+    "class_blocks": {
+        "data": {"sources": [{"name": "blocks", "kind": "class_blocks", "size": 1000}]},
+        "selection": {"policy": "all"},
+        "weak": {"arch": "mlp", "hidden": 3, "optimizer": "adam", "lr": 0.01, "epochs": 200, "patience": 20, "C": 1.0},
+        "ceiling": _adam(1.0, hidden=64),
+        "strong": _adam(1.0, hidden=64),
+    },
+}
+
+DEFAULT_VARIANTS = {
+    "xent": {"method": "xent"},
+    "xent_hard": {"method": "xent_hard"},
+    "aux_conf": {"method": "aux_conf"},
+    "adapt_conf": {"method": "adapt_conf"},
+    "csl_2": {"method": "csl", "methods": {"csl": {"teachers": [1, 2]}}},
+    "csl": {"method": "csl"},
+    "overlap_only": {"method": "overlap_only"},
+    "bootstrap": {"method": "bootstrap"},
+}
+
+
+class MethodsStudyConfig(JobConfig):
+    """Every method variant × every data setting × ``seeds`` seeds, as experiment configs.
+
+    A cell's config is the experiment's defaults, updated by its variant, then by its
+    setting (so a setting can adapt a method to its data, e.g. csl by sources); ``skip``
+    lists the variants a setting leaves out. Cells of one (setting, seed) share every
+    stage upstream of the student through the cache.
+    """
+
+    experiment: str = Field("w2s-methods-study", min_length=1)
+    seeds: int = Field(5, ge=2, description="seeds 0 .. seeds-1")
+    settings: dict[str, dict] = DEFAULT_SETTINGS
+    variants: dict[str, dict] = DEFAULT_VARIANTS
+    skip: dict[str, tuple[str, ...]] = {"mixture": ("csl_2",)}
+    baseline: str = Field("xent", description="the variant every other is compared with, seed by seed")
+    select_on: Literal["weak_val", "oracle_val"] = "weak_val"
+
+    @model_validator(mode="after")
+    def _cells_are_valid(self):
+        if not self.settings or not self.variants:
+            raise ValueError("settings and variants: give at least one of each")
+        if self.baseline not in self.variants:
+            raise ValueError(f"baseline: '{self.baseline}' is not one of the variants {sorted(self.variants)}")
+        for setting, names in self.skip.items():
+            unknown = set(names) - set(self.variants) or ({setting} - set(self.settings))
+            if unknown:
+                raise ValueError(f"skip.{setting}: unknown setting or variant {sorted(unknown)}")
+        for setting, variant in self.pairs():
+            try:
+                self.cell(setting, variant, 0)
+            except ValueError as e:
+                raise ValueError(f"setting '{setting}', variant '{variant}': {e}") from None
+        return self
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(s, v) for s in self.settings for v in self.variants if v not in self.skip.get(s, ())]
+
+    def cell(self, setting: str, variant: str, seed: int):
+        from flows.config import ExperimentConfig, build_config
+
+        fixed = {"experiment": self.experiment, "seed": seed, "strong": {"select_on": self.select_on}}
+        return build_config([self.variants[variant], self.settings[setting], fixed], schema=ExperimentConfig)

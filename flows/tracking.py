@@ -26,14 +26,19 @@ def git_commit() -> str:
 
 
 @contextmanager
-def parent_run(config: JobConfig, flow_run_id: str | None, run_name: str) -> Iterator[RunContext]:
-    """Open the parent run, log the full config, and close it FINISHED or FAILED."""
+def parent_run(
+    config: JobConfig, flow_run_id: str | None, run_name: str, within: RunContext | None = None, tags: dict | None = None
+) -> Iterator[RunContext]:
+    """Open the flow's run (nested in ``within``, a study's run, if given), log the full
+    config, and close it FINISHED or FAILED."""
     c = tracking.client()
-    experiment = tracking.experiment_id(c, config.experiment)
-    tags = {"w2s.config_hash": config.fingerprint(), "w2s.git_commit": git_commit()}
+    experiment = within.experiment_id if within else tracking.experiment_id(c, config.experiment)
+    tags = {"w2s.config_hash": config.fingerprint(), "w2s.git_commit": git_commit(), **(tags or {})}
     if flow_run_id:
         tags["prefect.flow_run_id"] = flow_run_id
     run_tags = {**tags, "mlflow.runName": run_name}
+    if within:
+        run_tags["mlflow.parentRunId"] = within.parent_run_id
     run_id = c.create_run(experiment, tags=run_tags).info.run_id
     tracking.log_params(c, run_id, tracking.flatten(config.model_dump(mode="json")))
     c.log_text(run_id, config.to_yaml(), "config.yaml")

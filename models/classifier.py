@@ -67,13 +67,19 @@ class Classifier(nn.Module):
         return weights
 
 
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+# ``loss(logits, target, weights, step, total_steps)``: the step lets a loss follow a schedule.
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, int, int], torch.Tensor]
+
+
+def plain_soft_cross_entropy(logits, target, weights, step, total_steps) -> torch.Tensor:
+    return soft_cross_entropy(logits, target, weights)
 
 
 class SoftLabelClassifier(L.LightningModule):
     """Trains a :class:`Classifier` on soft targets with an L2 term of inverse strength ``C``.
 
-    Each batch is ``(x, target_probs, weights)``, with a replica dimension when each replica
+    Each batch is ``(x, target_probs, weights)``; ``loss_fn`` also sees the optimiser step
+    and ``total_steps``, for losses with a schedule, with a replica dimension when each replica
     has its own data (``(R, n, d)``; zero weights pad replicas with fewer points).
     ``val_batch`` has the same form and is scored against its own soft targets (weak labels
     of ``val`` unless the caller chose the oracle) after every epoch; ``val_losses`` holds
@@ -86,13 +92,15 @@ class SoftLabelClassifier(L.LightningModule):
         net: Classifier,
         C: float,
         n_train: float | torch.Tensor,
-        loss_fn: LossFn = soft_cross_entropy,
+        loss_fn: LossFn = plain_soft_cross_entropy,
         optimizer: Literal["lbfgs", "adam"] = "lbfgs",
         lr: float = 1.0,
         lbfgs_iters: int = 20,
+        total_steps: int = 1,
     ):
         super().__init__()
         self.net, self.C, self.n_train, self.loss_fn = net, C, n_train, loss_fn
+        self.total_steps = total_steps
         self.optimizer_name, self.lr, self.lbfgs_iters = optimizer, lr, lbfgs_iters
         self.history: list[dict[str, float]] = []
         self._epoch: dict[str, float] = {}
@@ -103,7 +111,7 @@ class SoftLabelClassifier(L.LightningModule):
         return self.net(x)
 
     def objective(self, x: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        loss = self.loss_fn(self.net(x), target, weights)
+        loss = self.loss_fn(self.net(x), target, weights, self.global_step, self.total_steps)
         for w in self.net.penalised_weights():
             loss = loss + l2_penalty(w, self.C, self.n_train)
         return loss
@@ -132,8 +140,10 @@ class SoftLabelClassifier(L.LightningModule):
         self._epoch["val_acc"] = float((correct * share).sum(dim=-1).mean())
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        # One batch is one epoch (full batch); scoring here, before the epoch-end hooks,
-        # lets callbacks such as KeepBest see this epoch's validation loss.
+        # Scoring after the epoch's last batch, before the epoch-end hooks, lets callbacks
+        # such as KeepBest see this epoch's validation loss.
+        if batch_idx + 1 < self.trainer.num_training_batches:
+            return
         self.validate()
         self.history.append({"epoch": self.current_epoch, **self._epoch})
 

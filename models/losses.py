@@ -33,3 +33,124 @@ def l2_penalty(weight: torch.Tensor, C: float, n: float | torch.Tensor) -> torch
     n = torch.as_tensor(n, dtype=weight.dtype, device=weight.device).clamp_min(1.0)
     per_replica = (weight**2).sum(dim=(-2, -1)) if weight.dim() >= 2 else (weight**2).sum()
     return (per_replica / (2.0 * C * n)).sum()
+
+
+def hard_targets(target_probs: torch.Tensor) -> torch.Tensor:
+    """One-hot of each row's most likely class (ties go to the lowest class index)."""
+    return F.one_hot(target_probs.argmax(dim=-1), target_probs.shape[-1]).to(target_probs.dtype)
+
+
+# --- Auxiliary confidence loss (Burns et al., 2023; RESEARCH.md §2) -------------------------
+
+
+def aux_conf_alpha(step: int, total_steps: int, alpha_max: float, warmup: float = 0.2) -> float:
+    """The paper's schedule: ``alpha`` rises linearly from 0 to ``alpha_max`` over the first
+    ``warmup`` share of the steps, then stays there (no jump at the end of the warm-up)."""
+    ramp = warmup * total_steps
+    if ramp <= 0:
+        return alpha_max
+    return alpha_max * min(1.0, step / ramp)
+
+
+def balanced_hard_labels(probs: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
+    """Hardened predictions that keep the class balance ``shares`` (``(..., k)``, summing to 1).
+
+    Two classes: a point is positive when its positive probability exceeds the quantile at
+    ``1 - share_positive`` (Burns et al.'s threshold). More classes: (point, class) pairs are
+    taken from the most to the least confident, each point getting the first class whose
+    quota (``round(share · n)``) still has room; for two classes this is the same threshold.
+    ``probs`` is ``(..., n, k)``; returns integer labels ``(..., n)``.
+    """
+    if probs.shape[-1] == 2:
+        p1 = probs[..., 1]
+        n = p1.shape[-1]
+        n_pos = torch.round(shares[..., 1] * n).long().clamp(0, n)
+        order = torch.argsort(p1, dim=-1, descending=True, stable=True)
+        rank = torch.empty_like(order)
+        rank.scatter_(-1, order, torch.arange(n, device=p1.device).expand_as(order))
+        return (rank < n_pos.unsqueeze(-1)).long()
+    flat_probs, flat_shares = probs.reshape(-1, *probs.shape[-2:]), shares.reshape(-1, shares.shape[-1])
+    out = torch.stack([_greedy_quota_labels(p, s) for p, s in zip(flat_probs, flat_shares)])
+    return out.reshape(probs.shape[:-1])
+
+
+def _greedy_quota_labels(probs: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
+    n, k = probs.shape
+    quota = _quotas(shares, n)
+    labels = torch.full((n,), -1, dtype=torch.long)
+    for flat in torch.argsort(probs.reshape(-1).detach().cpu(), descending=True, stable=True).tolist():
+        i, c = divmod(flat, k)
+        if labels[i] < 0 and quota[c] > 0:
+            labels[i] = c
+            quota[c] -= 1
+    unassigned = labels < 0  # only when the shares sum to less than one (padding rows)
+    labels[unassigned] = probs.detach().cpu().argmax(dim=-1)[unassigned]
+    return labels.to(probs.device)
+
+
+def _quotas(shares: torch.Tensor, n: int) -> list[int]:
+    """Integer class counts summing to ``round(sum(shares) · n)``, each as close to ``share · n``
+    as rounding allows."""
+    raw = shares.detach().cpu().double() * n
+    quota = torch.floor(raw).long()
+    short = int(round(float(raw.sum()))) - int(quota.sum())
+    for c in torch.argsort(raw - quota, descending=True, stable=True)[:short].tolist():
+        quota[c] += 1
+    return quota.tolist()
+
+
+def aux_confidence_loss(
+    logits: torch.Tensor, weak_probs: torch.Tensor, alpha: float, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``(1 − alpha)·CE(f(x), weak) + alpha·CE(f(x), hardened f(x))``, the hardening keeping
+    the weak labels' class balance in this batch. No gradient flows through the hardening."""
+    probs = torch.softmax(logits.detach(), dim=-1)
+    w = torch.ones(logits.shape[:-1], device=logits.device) if weights is None else weights
+    share = w / w.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    weak = weak_probs.expand(logits.shape)
+    class_shares = (weak * share.unsqueeze(-1)).sum(dim=-2)
+    # Padding rows (weight 0) must not take a quota: they get probability -1, ranked last.
+    ranked = torch.where(w.unsqueeze(-1) > 0, probs, torch.full_like(probs, -1.0))
+    n_real = w.gt(0).sum(dim=-1, keepdim=True).clamp_min(1)
+    hard = balanced_hard_labels(ranked, class_shares * n_real / w.shape[-1])
+    own = F.one_hot(hard, logits.shape[-1]).to(logits.dtype)
+    return (1 - alpha) * soft_cross_entropy(logits, weak, weights) + alpha * soft_cross_entropy(logits, own, weights)
+
+
+# --- Adaptive confidence distillation (Guo et al., 2024; RESEARCH.md §3) ---------------------
+
+
+def adaptive_confidence_beta(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:
+    """Per point ``beta = exp(CE_self/tau) / (exp(CE_self/tau) + exp(CE_t/tau))``, without gradient.
+
+    ``CE_self`` is the student's cross-entropy on its own argmax, ``CE_t`` on the teacher's;
+    the former is never larger, so ``beta <= 0.5``, with equality when the argmaxes agree.
+    """
+    with torch.no_grad():
+        log_p = F.log_softmax(student_logits, dim=-1)
+        ce_self = -log_p.max(dim=-1).values
+        ce_teacher = -log_p.gather(-1, teacher_logits.expand(log_p.shape).argmax(dim=-1, keepdim=True)).squeeze(-1)
+        return torch.sigmoid((ce_self - ce_teacher) / tau)
+
+
+def adaptive_confidence_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    temperature: float = 1.0,
+    tau: float = 1.0,
+    beta_scale: float = 1.0,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``mean[(1 − beta)·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) + beta·CE(z_s, argmax z_s)]``.
+
+    ``beta_scale`` in [0, 1] multiplies ``beta`` (a ramp from 0 early in training).
+    """
+    beta = beta_scale * adaptive_confidence_beta(student_logits, teacher_logits, tau)
+    t = temperature
+    teacher = F.softmax(teacher_logits.expand(student_logits.shape) / t, dim=-1)
+    kl = (teacher * (torch.log(teacher.clamp_min(1e-12)) - F.log_softmax(student_logits / t, dim=-1))).sum(dim=-1)
+    self_ce = -F.log_softmax(student_logits, dim=-1).max(dim=-1).values
+    per_point = (1 - beta) * t * t * kl + beta * self_ce
+    if weights is None:
+        return per_point.mean(dim=-1).sum()
+    return ((per_point * weights).sum(dim=-1) / weights.sum(dim=-1).clamp_min(1e-12)).sum()

@@ -113,3 +113,41 @@ def selection_study_checks(final: dict[str, dict], curves: dict[str, list[dict]]
         checks.append(("ucb1 final W2S accuracy >= uniform random's (mean ± 95% CI)", u["acc"] >= r["acc"],
                        [fmt(u, "acc"), fmt(r, "acc")]))
     return [{"claim": claim, "passed": bool(ok), "measured": measured} for claim, ok, measured in checks]
+
+
+def paired_comparison(values: np.ndarray, baseline: np.ndarray) -> dict:
+    """``values`` against ``baseline`` on the same seeds: mean difference with its 95% CI,
+    wins / losses / ties, and the two-sided paired t-test's p-value (``nan`` when it is
+    undefined: fewer than two pairs, or all differences equal)."""
+    from scipy.stats import ttest_rel
+
+    v, b = np.asarray(values, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
+    if v.shape != b.shape:
+        raise ValueError(f"paired comparison needs the same seeds on both sides, got {v.shape} and {b.shape}")
+    diff = v - b
+    mean, ci = mean_ci(diff)
+    p = float(ttest_rel(v, b).pvalue) if len(diff) > 1 and np.ptp(diff) > 0 else math.nan
+    return {"diff": mean, "diff_ci": ci, "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum()),
+            "ties": int((diff == 0).sum()), "p_value": p}
+
+
+def methods_rows(cells: list[dict], baseline: str = "xent", metrics: tuple[str, ...] = ("acc_w2s", "pgr")) -> list[dict]:
+    """One row per (setting, variant) from per-cell results (``setting``, ``variant``,
+    ``seed`` and metric values): every metric as mean ± CI over seeds, and the paired
+    comparison of the first metric with ``baseline`` of the same setting, seed by seed."""
+    rows = []
+    keys = list(dict.fromkeys((c["setting"], c["variant"]) for c in cells))
+    for setting, variant in keys:
+        mine = sorted((c for c in cells if (c["setting"], c["variant"]) == (setting, variant)), key=lambda c: c["seed"])
+        row = {"setting": setting, "variant": variant, "method": mine[0]["method"], "n_seeds": len(mine),
+               "seeds": [c["seed"] for c in mine]}
+        for name in ("acc_weak", "acc_ceiling", *metrics):
+            row[name], row[f"{name}_ci"] = mean_ci(np.array([c[name] for c in mine]))
+        base = {c["seed"]: c for c in cells if (c["setting"], c["variant"]) == (setting, baseline)}
+        if variant != baseline and base:
+            shared = [c for c in mine if c["seed"] in base]
+            row["vs_" + baseline] = paired_comparison(
+                np.array([c[metrics[0]] for c in shared]), np.array([base[c["seed"]][metrics[0]] for c in shared])
+            )
+        rows.append(row)
+    return rows

@@ -74,6 +74,26 @@ class KeepBest(L.Callback):
             trainer.should_stop = True
 
 
+class MiniBatches:
+    """Shuffled batches of ``batch_size`` points along the point axis (``-2``), reshuffled
+    every epoch from a seeded generator; the replica axis, if any, is kept whole."""
+
+    def __init__(self, data: FullBatch, batch_size: int, seed: int):
+        self.data, self.batch_size = data, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.n = data.batch[0].shape[-2]
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.generator)
+        x, target, weights = self.data.batch
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield x[..., idx, :], target[..., idx, :], weights[..., idx]
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+
 class FullBatch:
     """An epoch of one batch: the whole split. Small data makes per-step overhead the cost.
 
@@ -106,6 +126,7 @@ class FitSpec:
     lbfgs_iters: int = 20
     patience: int = 2
     replicas: int = 1
+    batch_size: int = 0  # 0: the whole split in one batch
 
 
 @dataclass
@@ -128,26 +149,30 @@ def fit_classifier(
     seed: int,
     weights: np.ndarray | None = None,
     val_weights: np.ndarray | None = None,
+    loss_fn=None,
 ) -> FitResult:
     """Full-batch training on soft targets.
 
     With validation data, each replica keeps its epoch with the lowest validation loss;
     without, training runs all epochs (L-BFGS stops early by itself once converged) and
     keeps the last, as scikit-learn's ``LogisticRegression`` does. A 3-D ``x`` trains one
-    replica per leading index, each on its own points.
+    replica per leading index, each on its own points. ``loss_fn`` (see
+    :data:`models.classifier.LossFn`) replaces the soft cross-entropy.
     """
     torch.manual_seed(seed)
     data = FullBatch(x, target_probs, weights)
+    loader = MiniBatches(data, spec.batch_size, seed) if 0 < spec.batch_size < data.batch[0].shape[-2] else data
     replicas = x.shape[0] if x.ndim == 3 else spec.replicas
     net = Classifier(x.shape[-1], target_probs.shape[-1], spec.arch, spec.hidden, replicas)
+    extra = {"loss_fn": loss_fn} if loss_fn is not None else {}
     module = SoftLabelClassifier(
         net, C=spec.C, n_train=data.batch[2].sum(dim=-1), optimizer=spec.optimizer, lr=spec.lr,
-        lbfgs_iters=spec.lbfgs_iters,
+        lbfgs_iters=spec.lbfgs_iters, total_steps=spec.epochs * len(loader), **extra,
     )
     if x_val is not None:
         module.val_batch = FullBatch(x_val, val_probs, val_weights).batch
     best = KeepBest(spec.patience)
-    make_trainer(spec.epochs, callbacks=[best]).fit(module, train_dataloaders=data)
+    make_trainer(spec.epochs, callbacks=[best]).fit(module, train_dataloaders=loader)
     if best.best_state is not None:
         net.load_state_dict(best.best_state)
     best_epochs = best.best_epochs.numpy() if best.best_epochs is not None else np.full(replicas, -1)

@@ -1,45 +1,92 @@
-"""Stage ``train_strong``: the W2S student on the bought points and their weak labels."""
+"""Stage ``train_strong``: the W2S student on the bought points, by the configured method."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from models.csl import Level, class_blocks, teacher_of_class
 from models.metrics import accuracy
 from models.synthetic import OVERLAP
-from tasks.data import load_array, load_split
-from tasks.fitting import train_classifier
+from tasks.data import load_array, load_split, save_array
+from tasks.fitting import fit_spec
 from tasks.manifest import Manifest
 from tasks.stage import StageOutput, cached_stage
 
 if TYPE_CHECKING:
-    from flows.config import StrongConfig
+    from flows.config import Section, StrongConfig
 
 
 @cached_stage
 def train_strong(
     out: StageOutput,
     strong: StrongConfig,
+    method: str,
+    params: Section | None,
     seed: int,
     selection: Manifest,
     labels: Manifest,
     sources: list[Manifest],
+    teachers: list[Manifest] = (),
 ) -> None:
-    from models.training import one_hot
+    from models.methods import StudentData, train_student
+    from models.training import one_hot, predict_probs, save_classifier
 
-    xs, targets = [], []
-    for i, source in enumerate(sources):
-        taken = load_array(selection, f"taken_{i}")
-        if strong.method == "overlap_only":
-            taken = taken[load_array(selection, f"groups_{i}") == OVERLAP]
-        xs.append(load_split([source], "w2s_train").x[taken])
-        targets.append(load_array(labels, f"pool_probs_{i}")[taken])
-    x, weak_probs = np.concatenate(xs), np.concatenate(targets)
+    taken = [load_array(selection, f"taken_{i}") for i in range(len(sources))]
+    if method == "overlap_only":
+        taken = [t[load_array(selection, f"groups_{i}") == OVERLAP] for i, t in enumerate(taken)]
+    pools = [load_split([s], "w2s_train") for s in sources]
+    x = np.concatenate([p.x[t] for p, t in zip(pools, taken)])
     if len(x) == 0:
-        raise ValueError(f"method '{strong.method}' left no training points (no overlap was detected)")
+        raise ValueError(f"method '{method}' left no training points (no overlap was detected)")
     val, test = load_split(sources, "val"), load_split(sources, "test")
     # weak_val never looks at ground truth; oracle_val does, and every report says so.
-    val_targets = load_array(labels, "val_probs") if strong.select_on == "weak_val" else one_hot(val.label, val.n_classes)
-    probs = train_classifier(out, strong, seed, x, weak_probs, val.x, val_targets, test.x)
-    out.facts.update(method=strong.method, select_on=strong.select_on, test_acc=accuracy(probs, test.label))
+    oracle = strong.select_on == "oracle_val"
+    data = StudentData(
+        x=x,
+        weak_probs=np.concatenate([load_array(labels, f"pool_probs_{i}")[t] for i, t in enumerate(taken)]),
+        x_val=val.x,
+        val_targets=one_hot(val.label, val.n_classes) if oracle else load_array(labels, "val_probs"),
+        oracle=oracle,
+    )
+    spec = fit_spec(strong)
+    extra = {}
+    if method == "bootstrap":
+        extra["intermediate"] = fit_spec(params.intermediate)
+    if method == "csl":
+        extra["levels"] = _levels(params, labels, teachers, taken, val, val.n_classes)
+    raw = params.model_dump() if params is not None else {}
+    result, facts = train_student(method, raw, spec, data, seed, **extra)
+    save_classifier(result, spec, out.path("model"))
+    # Part of the artifacts' fingerprint, so that two students with identical weights but
+    # different methods or selection modes are never confused downstream (evaluate's cache).
+    out.path("student.json").write_text(json.dumps({"method": method, "select_on": strong.select_on}))
+    probs = predict_probs(result.net, test.x)
+    save_array(out.dir, "test_probs", probs)
+    out.histories[""] = result.history
+    out.facts.update(
+        method=method, select_on=strong.select_on, n_train=len(x), best_epoch=result.best_epoch,
+        epochs_run=len(result.history), test_acc=accuracy(probs, test.label), **facts,
+    )
+
+
+def _levels(params, labels: Manifest, teachers: list[Manifest], taken: list[np.ndarray], val, n_classes: int) -> list[Level]:
+    """The generalist (the weak model's labels) then each level of specialists, restricted to
+    the bought points."""
+    def on_taken(m: Manifest, axis_first: bool) -> np.ndarray:
+        parts = [load_array(m, f"pool_probs_{i}") for i in range(len(taken))]
+        if not axis_first:
+            return np.concatenate([p[t] for p, t in zip(parts, taken)])[None]
+        return np.concatenate([p[:, t] for p, t in zip(parts, taken)], axis=1)
+
+    source = np.concatenate([np.full(len(t), i) for i, t in enumerate(taken)])
+    levels = [Level(on_taken(labels, False), load_array(labels, "val_probs")[None], owner=np.zeros(n_classes, np.int64))]
+    for m in teachers:
+        n = int(m.facts["n_teachers"])
+        if params.by == "classes":
+            levels.append(Level(on_taken(m, True), load_array(m, "val_probs"), owner=teacher_of_class(class_blocks(n_classes, n), n_classes)))
+        else:
+            levels.append(Level(on_taken(m, True), load_array(m, "val_probs"), pool_source=source, val_source=val.source))
+    return levels

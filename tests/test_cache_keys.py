@@ -19,13 +19,19 @@ def test_manifests_count_by_content_not_by_path():
 
 
 def test_stage_key_follows_its_config_slice_only():
-    base, method = load_config(), load_config(None, ["strong.method=overlap_only"])
+    base, method = load_config(), load_config(None, ["method=overlap_only"])
     assert stage_key("train_weak", "tasks.train_weak", {"weak": base.weak}) == stage_key(
         "train_weak", "tasks.train_weak", {"weak": method.weak}
     )
-    assert stage_key("train_strong", "tasks.train_strong", {"strong": base.strong}) != stage_key(
-        "train_strong", "tasks.train_strong", {"strong": method.strong}
+    strong_key = lambda c: stage_key(  # noqa: E731
+        "train_strong", "tasks.train_strong", {"strong": c.strong, "method": c.method, "params": c.method_params}
     )
+    assert strong_key(base) != strong_key(method)
+    # Only the chosen method's parameters reach its stage: another method's do not matter.
+    tuned_other = load_config(None, ["methods.aux_conf.alpha_max=0.5"])
+    assert strong_key(tuned_other) == strong_key(base)
+    aux, aux_tuned = load_config(None, ["method=aux_conf"]), load_config(None, ["method=aux_conf", "methods.aux_conf.alpha_max=0.5"])
+    assert strong_key(aux) != strong_key(aux_tuned)
 
 
 def test_code_fingerprint_follows_imports_into_models():

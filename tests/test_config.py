@@ -12,8 +12,8 @@ def test_defaults_declare_several_sources_of_different_density(small_config_path
 
 
 def test_overrides_reach_nested_and_list_keys():
-    c = load_config(None, ["strong.method=overlap_only", "data.sources.1.counts.overlap=7", "seed=4"])
-    assert (c.strong.method, c.data.sources[1].counts.overlap, c.seed) == ("overlap_only", 7, 4)
+    c = load_config(None, ["method=overlap_only", "data.sources.1.counts.overlap=7", "seed=4"])
+    assert (c.method, c.data.sources[1].counts.overlap, c.seed) == ("overlap_only", 7, 4)
     assert c.fingerprint() != ExperimentConfig().fingerprint()
 
 
@@ -22,7 +22,7 @@ def test_overrides_reach_nested_and_list_keys():
     [
         (["strong.methd=xent"], "strong.methd"),
         (["nope=1"], "'nope'"),
-        (["strong.method=magic"], "strong.method"),
+        (["method=magic"], "method"),
         (["weak.C=-1"], "weak.C"),
         (["selection.rounds=abc"], "selection.rounds"),
         (["data.sources.9.name=x"], "data.sources.9"),

@@ -43,7 +43,7 @@ def test_identical_rerun_is_all_cache_hits(first_run):
 
 def test_method_change_reuses_upstream(first_run):
     config, _ = first_run
-    changed = w2s_experiment(config.model_copy(update={"strong": config.strong.model_copy(update={"method": "overlap_only"})}))
+    changed = w2s_experiment(config.model_copy(update={"method": "overlap_only"}))
     cached = _cached(changed)
     assert all(cached[s] for s in ("ingest", "train_weak", "weak_label", "train_ceiling", "detect_overlap", "select_sources"))
     assert not cached["train_strong"] and not cached["evaluate"]
@@ -64,7 +64,7 @@ def test_mlflow_holds_parent_and_child_runs(first_run):
     parent = c.get_run(result["mlflow_run_id"])
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["acc_w2s"] == pytest.approx(result["metrics"]["acc_w2s"])
-    assert parent.data.params["strong.method"] == "xent"
+    assert parent.data.params["method"] == "xent"
     assert parent.data.tags["w2s.cache_hits"] == "none"
     children = c.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     names = {r.data.tags["w2s.stage"] for r in children}

@@ -1,0 +1,125 @@
+"""Strong-training methods: how a W2S student learns from its weak supervision.
+
+One entry per method, all with the same inputs (the bought points' strong features, the
+weak soft labels, validation targets) and the same output (a fitted student):
+
+- ``xent``: cross-entropy on the weak soft labels;
+- ``xent_hard``: on their argmax;
+- ``aux_conf``: Burns et al.'s auxiliary confidence loss;
+- ``adapt_conf``: Guo et al.'s adaptive confidence distillation;
+- ``overlap_only``: Shin et al., the points detected as overlap only (the caller subsets);
+- ``bootstrap``: weak → intermediate → strong, each link on its own half of the points;
+- ``csl``: Liu & Alahi's co-supervision by specialised teachers (models/csl.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.csl import Level, StudentFit, co_supervise
+from models.losses import adaptive_confidence_loss, aux_conf_alpha, aux_confidence_loss
+from models.training import FitResult, FitSpec, fit_classifier, predict_probs
+
+
+@dataclass(frozen=True)
+class AuxConfLoss:
+    alpha_max: float = 0.75
+    warmup: float = 0.2
+
+    def __call__(self, logits, target, weights, step, total_steps):
+        alpha = aux_conf_alpha(step, total_steps, self.alpha_max, self.warmup)
+        return aux_confidence_loss(logits, target, alpha, weights)
+
+
+@dataclass(frozen=True)
+class AdaptConfLoss:
+    T: float = 1.0
+    tau: float = 1.0
+    beta_ramp: float = 0.0
+
+    def __call__(self, logits, target, weights, step, total_steps):
+        ramp = self.beta_ramp * total_steps
+        scale = min(1.0, step / ramp) if ramp > 0 else 1.0
+        # The weak model's log-probabilities are its logits up to a constant, which
+        # softmax ignores.
+        teacher_logits = torch.log(target.clamp_min(1e-6))
+        return adaptive_confidence_loss(logits, teacher_logits, self.T, self.tau, scale, weights)
+
+
+@dataclass
+class StudentData:
+    """The student's training points and what supervises it.
+
+    ``val_targets`` is what checkpoints are selected on: the supervisor's labels of val
+    (``weak_val``), or ground truth (``oracle_val``, flagged by ``oracle``).
+    """
+
+    x: np.ndarray
+    weak_probs: np.ndarray
+    x_val: np.ndarray
+    val_targets: np.ndarray
+    oracle: bool = False
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def hard_labels(probs: np.ndarray) -> np.ndarray:
+    return np.eye(probs.shape[1], dtype=np.float32)[probs.argmax(axis=1)]
+
+
+def train_student(
+    method: str, params: dict[str, Any], spec: FitSpec, data: StudentData, seed: int,
+    levels: list[Level] | None = None, intermediate: FitSpec | None = None,
+) -> tuple[FitResult, dict[str, Any]]:
+    """Fit the W2S student with ``method``; returns the fit and facts worth recording."""
+    fit = lambda x, t, xv, tv, s=spec, loss=None: fit_classifier(s, x, t, xv, tv, seed, loss_fn=loss)  # noqa: E731
+    if method in ("xent", "overlap_only"):
+        return fit(data.x, data.weak_probs, data.x_val, data.val_targets), {}
+    if method == "xent_hard":
+        val = data.val_targets if data.oracle else hard_labels(data.val_targets)
+        return fit(data.x, hard_labels(data.weak_probs), data.x_val, val), {}
+    if method == "aux_conf":
+        return fit(data.x, data.weak_probs, data.x_val, data.val_targets, loss=AuxConfLoss(**params)), {}
+    if method == "adapt_conf":
+        return fit(data.x, data.weak_probs, data.x_val, data.val_targets, loss=AdaptConfLoss(**params)), {}
+    if method == "bootstrap":
+        return _bootstrap(spec, intermediate, data, seed)
+    if method == "csl":
+        return _co_supervised(spec, params, data, seed, levels)
+    raise ValueError(f"unknown method {method!r}")
+
+
+def _bootstrap(spec: FitSpec, intermediate: FitSpec, data: StudentData, seed: int) -> tuple[FitResult, dict]:
+    """The intermediate learns from the weak labels of one half of the points and labels the
+    other half, on which the strong student learns: no model labels its own training data."""
+    order = np.random.default_rng(seed).permutation(len(data.x))
+    first, second = order[: len(order) // 2], order[len(order) // 2 :]
+    if len(first) == 0 or len(second) == 0:
+        raise ValueError("bootstrap needs at least two training points")
+    middle = fit_classifier(intermediate, data.x[first], data.weak_probs[first], data.x_val, data.val_targets, seed)
+    labels = predict_probs(middle.net, data.x[second])
+    # The strong student's supervisor is now the intermediate: honest selection uses its labels.
+    val = data.val_targets if data.oracle else predict_probs(middle.net, data.x_val)
+    student = fit_classifier(spec, data.x[second], labels, data.x_val, val, seed)
+    return student, {"intermediate_n_train": len(first), "intermediate_best_epoch": middle.best_epoch}
+
+
+def _co_supervised(spec: FitSpec, params: dict, data: StudentData, seed: int, levels: list[Level]) -> tuple[FitResult, dict]:
+    def student(keep, targets, val_targets, epochs):
+        val = data.val_targets if data.oracle else val_targets
+        result = fit_classifier(replace(spec, epochs=epochs), data.x[keep], targets, data.x_val, val, seed)
+        return StudentFit(predict_probs(result.net, data.x), predict_probs(result.net, data.x_val), result)
+
+    outcome = co_supervise(
+        levels, student, spec.epochs, spec.batch_size or None,
+        top_k=params["top_k"], local_global=params["local_global"], hard=params["hard"],
+    )
+    facts = {
+        f"level{i}": {"teachers": r.teachers, "kept": r.kept, "consistency": r.consistency,
+                      "local_global_rejected": r.local_global_rejected, "epochs": r.epochs}
+        for i, r in enumerate(outcome.levels)
+    }
+    return outcome.student.result, facts

@@ -1,0 +1,70 @@
+"""Stage ``report_methods_study``: the method-comparison table, its JSON and a figure."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from models.study_summary import fmt, methods_rows
+from tasks.plots import pyplot, save
+from tasks.stage import StageOutput, cached_stage
+
+TABLE, PLOT, DATA = "methods_study.md", "methods_study.png", "methods_study.json"
+
+
+@cached_stage
+def report_methods_study(out: StageOutput, cells: list[dict], baseline: str, select_on: str) -> None:
+    rows = methods_rows(cells, baseline)
+    oracle = " (oracle)" if select_on == "oracle_val" else ""
+    parts = [
+        f"Test accuracy and PGR, mean ± 95% CI over seeds; checkpoints selected on {select_on}{oracle}. "
+        f"Δ and the paired t-test compare the W2S accuracy with `{baseline}` seed by seed."
+    ]
+    for setting in dict.fromkeys(r["setting"] for r in rows):
+        mine = [r for r in rows if r["setting"] == setting]
+        head = mine[0]
+        parts.append(
+            f"**{setting}** ({head['n_seeds']} seeds): weak {fmt(head, 'acc_weak')}, ceiling {fmt(head, 'acc_ceiling')}"
+        )
+        parts.append(_table(mine, baseline, oracle))
+    out.path(TABLE).write_text("\n\n".join(parts) + "\n")
+    out.path(DATA).write_text(json.dumps({"select_on": select_on, "baseline": baseline, "rows": rows, "cells": cells}, indent=1))
+    _plot(rows, out.path(PLOT), oracle)
+    out.plots.append(PLOT)
+    out.facts.update(n_cells=len(cells), n_rows=len(rows))
+
+
+def _table(rows: list[dict], baseline: str, oracle: str) -> str:
+    lines = [
+        f"| variant | method | W2S accuracy | PGR | Δ vs {baseline} | wins / losses | paired p |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        paired = r.get(f"vs_{baseline}")
+        if paired:
+            delta = fmt({"d": paired["diff"], "d_ci": paired["diff_ci"]}, "d")
+            record = f"{paired['wins']} / {paired['losses']}"
+            p = "–" if math.isnan(paired["p_value"]) else f"{paired['p_value']:.3f}"
+        else:
+            delta, record, p = "(baseline)", "", ""
+        lines.append(
+            f"| {r['variant']}{oracle} | {r['method']} | {fmt(r, 'acc_w2s')} | {fmt(r, 'pgr')} | {delta} | {record} | {p} |"
+        )
+    return "\n".join(lines)
+
+
+def _plot(rows: list[dict], path, oracle: str) -> None:
+    plt = pyplot()
+    settings = list(dict.fromkeys(r["setting"] for r in rows))
+    fig, axes = plt.subplots(1, len(settings), figsize=(5.5 * len(settings), 4), squeeze=False)
+    for ax, setting in zip(axes[0], settings):
+        mine = [r for r in rows if r["setting"] == setting]
+        y = range(len(mine))
+        ax.errorbar([r["acc_w2s"] for r in mine], y, xerr=[r["acc_w2s_ci"] for r in mine], fmt="o", capsize=3)
+        ax.axvline(mine[0]["acc_weak"], color="grey", ls=":", label="weak")
+        ax.axvline(mine[0]["acc_ceiling"], color="black", ls="--", label="ceiling")
+        ax.set_yticks(list(y), [r["variant"] + oracle for r in mine])
+        ax.invert_yaxis()
+        ax.set(xlabel="W2S test accuracy (mean ± 95% CI)", title=setting)
+        ax.legend(fontsize=8, loc="lower right")
+    save(fig, path)

@@ -1,0 +1,96 @@
+"""Every strong-training method through the experiment flow, and the methods study."""
+
+from pathlib import Path
+
+import pytest
+
+from flows.config import METHODS, load_config
+from flows.experiment import w2s_experiment
+from flows.methods_study import methods_study
+from flows.study_config import MethodsStudyConfig
+from tasks import tracking
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+HERE = Path(__file__).parent
+UPSTREAM = ("ingest", "train_weak", "weak_label", "train_ceiling", "detect_overlap", "select_sources")
+
+
+def _params(run_id: str) -> dict:
+    return tracking.client().get_run(run_id).data.params
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_runs_on_the_binary_mixture_and_is_tracked(method):
+    # Two sources: csl's specialists are one per source here.
+    extra = ["methods.csl.by=sources", "methods.csl.teachers=[1,2]"] if method == "csl" else []
+    config = load_config(HERE / "small.yaml", [f"method={method}", "seed=201", *extra])
+    result = w2s_experiment(config)
+    # overlap_only learns from the few points detected as overlap in this small pool.
+    floor = 0.4 if method == "overlap_only" else 0.6
+    assert floor < result["metrics"]["acc_w2s"] <= 1.0
+    assert result["method"] == method
+    params = _params(result["mlflow_run_id"])
+    assert params["method"] == method
+    if method == "aux_conf":
+        assert params["methods.aux_conf.alpha_max"] == "0.75"
+    stages = tracking.client().search_runs(
+        [tracking.client().get_run(result["mlflow_run_id"]).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result['mlflow_run_id']}' and tags.`w2s.stage` = 'train_strong'",
+    )
+    assert [s.data.params["method"] for s in stages] in ([method], [])  # [] when the student was a cache hit
+
+
+def test_csl_on_class_blocks_caches_its_teachers_and_reuses_upstream():
+    base = ["seed=202"]
+    xent = w2s_experiment(load_config(HERE / "blocks.yaml", base))
+    assert xent["metrics"]["acc_ceiling"] > xent["metrics"]["acc_weak"] + 0.1
+    csl = w2s_experiment(load_config(HERE / "blocks.yaml", [*base, "method=csl"]))
+    stages = csl["stages"]
+    assert all(stages[s]["cached"] for s in UPSTREAM)  # a method change recomputes no upstream stage
+    assert not stages["teachers_2"]["cached"] and not stages["teachers_4"]["cached"]
+    # Another csl variant reuses the teacher levels it shares.
+    lg = w2s_experiment(load_config(HERE / "blocks.yaml", [*base, "method=csl", "methods.csl.local_global=true"]))
+    assert lg["stages"]["teachers_2"]["cached"] and lg["stages"]["teachers_4"]["cached"]
+    assert not lg["stages"]["train_strong"]["cached"]
+
+
+def test_oracle_selection_is_labelled():
+    result = w2s_experiment(load_config(HERE / "small.yaml", ["seed=201", "strong.select_on=oracle_val"]))
+    assert result["select_on"] == "oracle_val"
+
+
+def test_methods_study_table_pairs_seeds_and_shares_upstream(tmp_path):
+    settings = {
+        "binary": {"data": load_config(HERE / "small.yaml").data.model_dump(mode="json"), "selection": {"rounds": 6, "pull_size": 40}},
+        "blocks": {k: v for k, v in __import__("yaml").safe_load((HERE / "blocks.yaml").read_text()).items() if k != "experiment"},
+    }
+    variants = {"xent": {"method": "xent"}, "aux_conf": {"method": "aux_conf"}, "csl_2": {"method": "csl", "methods": {"csl": {"teachers": [1, 2]}}}}
+    config = MethodsStudyConfig(
+        experiment="w2s-tests-methods", seeds=2, settings=settings, variants=variants, skip={"binary": ("csl_2",)}
+    )
+    result = methods_study(config, str(tmp_path))
+    assert len(result["cells"]) == 2 * 3 + 2 * 2
+    # The weak model is trained once per (setting, seed), not once per variant.
+    assert result["stages"]["train_weak"]["computed"] == 4
+    assert result["stages"]["train_weak"]["runs"] == 10
+    table = (tmp_path / "methods_study.md").read_text()
+    assert "**binary** (2 seeds)" in table and "| csl_2 | csl |" in table and "weak_val" in table
+    assert "| csl_2 | csl |" not in table.split("**blocks**")[0]
+    rows = __import__("json").loads((tmp_path / "methods_study.json").read_text())["rows"]
+    aux = next(r for r in rows if r["setting"] == "binary" and r["variant"] == "aux_conf")
+    assert aux["vs_xent"]["wins"] + aux["vs_xent"]["losses"] + aux["vs_xent"]["ties"] == 2
+    assert aux["seeds"] == [0, 1]
+    # Each cell is its own MLflow run, nested in the study's, with its config hash recorded.
+    c = tracking.client()
+    cell = c.get_run(result["cells"][0]["mlflow_run_id"])
+    assert cell.data.tags["mlflow.parentRunId"] == result["mlflow_run_id"]
+    assert cell.data.tags["w2s.config_hash"] == result["cells"][0]["config_hash"]
+    assert cell.data.tags["w2s.variant"] == "xent"
+
+
+def test_methods_study_refuses_a_cell_that_cannot_run():
+    from pydantic import ValidationError
+
+    # csl's default levels (1, 2, 4) by class block cannot run on two classes.
+    with pytest.raises(ValidationError, match="setting 'mixture', variant 'csl': .*4 teachers but the data has 2 classes"):
+        MethodsStudyConfig(settings={"mixture": {}}, variants={"xent": {"method": "xent"}, "csl": {"method": "csl"}}, skip={})
