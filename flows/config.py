@@ -188,9 +188,7 @@ class CslParams(Section):
     by: Literal["classes", "sources"] = "classes"
     top_k: int = Field(3, ge=1, description="teacher-student consistency: the student's top-k classes")
     local_global: bool = Field(False, description="also reject targets where a specialist contradicts its parent")
-    # Hard by default: small specialists are under-confident, and their soft labels taught
-    # the student less than their argmax in the class-blocks setting (README, methods study).
-    hard: bool = Field(True, description="train on the teachers' argmax instead of their soft labels")
+    hard: bool = Field(False, description="train on the teachers' argmax instead of their soft labels")
 
     @model_validator(mode="after")
     def _levels(self):

@@ -40,7 +40,7 @@ def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dic
                         "config_hash": cell.fingerprint(), "mlflow_run_id": result["mlflow_run_id"],
                         **{k: m[k] for k in ("acc_weak", "acc_ceiling", "acc_w2s", "pgr")},
                     })
-        report = StageRunner(run)(report_methods_study, cells, config.baseline, config.select_on)
+        report = StageRunner(run)(report_methods_study, cells, config.model_dump(mode="json"))
         files = [report.file(n) for n in (TABLE, PLOT, DATA)]
         tracking.record_outcome(run, {"cells": len(cells)}, stages, files)
     return {

@@ -13,7 +13,10 @@ TABLE, PLOT, DATA = "methods_study.md", "methods_study.png", "methods_study.json
 
 
 @cached_stage
-def report_methods_study(out: StageOutput, cells: list[dict], baseline: str, select_on: str) -> None:
+def report_methods_study(out: StageOutput, cells: list[dict], config: dict) -> None:
+    """``cells``: one result per (setting, variant, seed); ``config``: the study's, recorded
+    in the JSON so that every row can be rerun."""
+    baseline, select_on = config["baseline"], config["select_on"]
     rows = methods_rows(cells, baseline)
     oracle = " (oracle)" if select_on == "oracle_val" else ""
     parts = [
@@ -28,7 +31,7 @@ def report_methods_study(out: StageOutput, cells: list[dict], baseline: str, sel
         )
         parts.append(_table(mine, baseline, oracle))
     out.path(TABLE).write_text("\n\n".join(parts) + "\n")
-    out.path(DATA).write_text(json.dumps({"select_on": select_on, "baseline": baseline, "rows": rows, "cells": cells}, indent=1))
+    out.path(DATA).write_text(json.dumps({"config": config, "rows": rows, "cells": cells}, indent=1))
     _plot(rows, out.path(PLOT), oracle)
     out.plots.append(PLOT)
     out.facts.update(n_cells=len(cells), n_rows=len(rows))

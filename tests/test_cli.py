@@ -29,6 +29,10 @@ def _w2s(home: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProc
         (["study", "overlap", "detectors=[paper,best]"], "detectors"),
         (["study", "selection", "rounds=100"], "rounds*pull_size"),
         (["study", "selection", "policy=ucb1"], "policy"),
+        (["run", "method=magic"], "method"),
+        (["run", "method=csl"], "methods.csl.teachers"),  # (1, 2, 4) teachers, two classes
+        (["run", "methods.aux_conf.alpha_max=2"], "methods.aux_conf.alpha_max"),
+        (["study", "methods", "baseline=best"], "baseline"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, names):
@@ -53,6 +57,11 @@ def test_run_twice_second_is_all_cached_and_mlflow_has_the_runs(tmp_path):
     two = json.loads(second.stdout)
     assert all(s["cached"] for s in two["stages"].values())
     assert two["metrics"] == one["metrics"] and two["mlflow_run_id"] != one["mlflow_run_id"]
+
+    # Another method recomputes the student and its evaluation only.
+    aux = _w2s(home, "run", str(SMALL), "method=aux_conf")
+    assert aux.returncode == 0, aux.stderr[-2000:]
+    assert "(aux_conf)" in aux.stdout and "cache      6/8 stages cached" in aux.stdout
 
     from mlflow.tracking import MlflowClient
 
