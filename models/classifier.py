@@ -78,9 +78,9 @@ def plain_soft_cross_entropy(logits, target, weights, step, total_steps) -> torc
 class SoftLabelClassifier(L.LightningModule):
     """Trains a :class:`Classifier` on soft targets with an L2 term of inverse strength ``C``.
 
-    Each batch is ``(x, target_probs, weights)``; ``loss_fn`` also sees the optimiser step
-    and ``total_steps``, for losses with a schedule, with a replica dimension when each replica
-    has its own data (``(R, n, d)``; zero weights pad replicas with fewer points).
+    Each batch is ``(x, target_probs, weights)``, with a replica dimension when each replica
+    has its own data (``(R, n, d)``; zero weights pad replicas with fewer points);
+    ``loss_fn`` also sees the optimiser step and ``total_steps``, for losses with a schedule.
     ``val_batch`` has the same form and is scored against its own soft targets (weak labels
     of ``val`` unless the caller chose the oracle) after every epoch; ``val_losses`` holds
     the latest loss of each replica, and the per-epoch figures (means over replicas) are

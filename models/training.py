@@ -151,7 +151,7 @@ def fit_classifier(
     val_weights: np.ndarray | None = None,
     loss_fn=None,
 ) -> FitResult:
-    """Full-batch training on soft targets.
+    """Training on soft targets: full batch, or shuffled minibatches of ``spec.batch_size``.
 
     With validation data, each replica keeps its epoch with the lowest validation loss;
     without, training runs all epochs (L-BFGS stops early by itself once converged) and

@@ -19,7 +19,7 @@ def fit_spec(cfg: ModelConfig):
 
     return FitSpec(
         arch=cfg.arch, hidden=cfg.hidden, C=cfg.C, optimizer=cfg.optimizer, lr=cfg.lr,
-        epochs=cfg.epochs, lbfgs_iters=cfg.lbfgs_iters, patience=cfg.patience,
+        epochs=cfg.epochs, lbfgs_iters=cfg.lbfgs_iters, patience=cfg.patience, batch_size=cfg.batch_size,
     )
 
 

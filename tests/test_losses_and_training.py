@@ -63,3 +63,23 @@ def test_same_seed_gives_identical_weights():
     a, b = (fit_classifier(spec, x, one_hot(y, 2), x, one_hot(y, 2), seed=3) for _ in range(2))
     for pa, pb in zip(a.net.parameters(), b.net.parameters()):
         assert torch.equal(pa, pb)
+
+
+def test_minibatches_give_losses_every_step_of_the_schedule():
+    from flows.config import ModelConfig
+    from models.losses import soft_cross_entropy
+    from tasks.fitting import fit_spec
+
+    spec = fit_spec(ModelConfig(optimizer="adam", lr=0.01, epochs=2, batch_size=100))
+    assert spec.batch_size == 100
+    x, y = _separable(400)
+    seen = []
+
+    def recording_loss(logits, target, weights, step, total_steps):
+        seen.append((step, total_steps, logits.shape[-2]))
+        return soft_cross_entropy(logits, target, weights)
+
+    result = fit_classifier(spec, x, one_hot(y, 2), x, one_hot(y, 2), seed=0, loss_fn=recording_loss)
+    assert [s for s, _, _ in seen] == list(range(8))  # 2 epochs × 4 batches, one loss per step
+    assert {t for _, t, _ in seen} == {8} and {n for _, _, n in seen} == {100}
+    assert len(result.history) == 2  # validation once per epoch, after its last batch
