@@ -22,7 +22,7 @@ from tasks.report_methods_study import DATA, PLOT, TABLE, report_methods_study
 def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dict:
     flow_run_id = flow_run.get_id()
     with tracking.parent_run(config, flow_run_id, "methods-study") as run:
-        cells, stages = [], {}
+        cells, run_ids, stages = [], [], {}
         for setting in config.settings:
             for seed in range(config.seeds):
                 for variant in config.variants:
@@ -37,16 +37,20 @@ def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dic
                     m = result["metrics"]
                     cells.append({
                         "setting": setting, "variant": variant, "method": cell.method, "seed": seed,
-                        "config_hash": cell.fingerprint(), "mlflow_run_id": result["mlflow_run_id"],
+                        "config_hash": cell.fingerprint(),
                         **{k: m[k] for k in ("acc_weak", "acc_ceiling", "acc_w2s", "pgr")},
                     })
-        report = StageRunner(run)(report_methods_study, cells, config.model_dump(mode="json"))
+                    run_ids.append(result["mlflow_run_id"])
+        # Run ids stay out of the report's inputs: they change every run and would defeat its cache.
+        reporter = StageRunner(run)
+        report = reporter(report_methods_study, cells, config.model_dump(mode="json"))
+        _tally(stages, reporter.records)
         files = [report.file(n) for n in (TABLE, PLOT, DATA)]
         tracking.record_outcome(run, {"cells": len(cells)}, stages, files)
     return {
         "table": files[0].read_text(),
         "written": tracking.publish(files, out_dir),
-        "cells": cells,
+        "cells": [{**c, "mlflow_run_id": r} for c, r in zip(cells, run_ids)],
         "stages": stages,
         "mlflow_run_id": run.parent_run_id,
         "config_hash": config.fingerprint(),

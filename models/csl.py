@@ -16,12 +16,14 @@ from typing import Callable
 
 import numpy as np
 
+from models.training import hard_labels
+
 
 def class_blocks(n_classes: int, n_teachers: int) -> list[np.ndarray]:
     """``n_teachers`` contiguous blocks of classes, as equal in size as possible."""
     if not 1 <= n_teachers <= n_classes:
         raise ValueError(f"csl: {n_teachers} teachers need between 1 and {n_classes} (the number of classes)")
-    return [b for b in np.array_split(np.arange(n_classes), n_teachers)]
+    return list(np.array_split(np.arange(n_classes), n_teachers))
 
 
 def teacher_of_class(blocks: list[np.ndarray], n_classes: int) -> np.ndarray:
@@ -127,7 +129,8 @@ def co_supervise(
     """
     n = levels[0].probs.shape[1]
     every = np.ones(n, dtype=bool)
-    targets, val_targets = _harden(levels[0].probs[0], hard), _harden(levels[0].val_probs[0], hard)
+    harden = hard_labels if hard else (lambda probs: probs)
+    targets, val_targets = harden(levels[0].probs[0]), harden(levels[0].val_probs[0])
     student = train_student(every, targets, val_targets, epochs)
     reports = [LevelReport(teachers=1, kept=n, consistency=1.0, epochs=epochs)]
     for parent, level in zip(levels, levels[1:]):
@@ -141,7 +144,7 @@ def co_supervise(
             )
             rejected = int((keep & ~agree).sum())
             keep &= agree
-        targets, val_targets = _harden(targets, hard), _harden(val_targets, hard)
+        targets, val_targets = harden(targets), harden(val_targets)
         level_epochs = constant_step_epochs(epochs, n, int(keep.sum()), batch_size)
         if keep.any():
             student = train_student(keep, targets[keep], val_targets, level_epochs)
@@ -159,9 +162,3 @@ def _assign(student_probs: np.ndarray, teacher_probs: np.ndarray, owner: np.ndar
         return assign_teachers(student_probs, teacher_probs, owner)[0]
     # Teachers own sources: a point's teacher is its source's.
     return teacher_probs[source, np.arange(len(source))]
-
-
-def _harden(probs: np.ndarray, hard: bool) -> np.ndarray:
-    if not hard:
-        return probs
-    return np.eye(probs.shape[1], dtype=probs.dtype)[probs.argmax(axis=1)]

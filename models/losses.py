@@ -35,11 +35,6 @@ def l2_penalty(weight: torch.Tensor, C: float, n: float | torch.Tensor) -> torch
     return (per_replica / (2.0 * C * n)).sum()
 
 
-def hard_targets(target_probs: torch.Tensor) -> torch.Tensor:
-    """One-hot of each row's most likely class (ties go to the lowest class index)."""
-    return F.one_hot(target_probs.argmax(dim=-1), target_probs.shape[-1]).to(target_probs.dtype)
-
-
 # --- Auxiliary confidence loss (Burns et al., 2023; RESEARCH.md §2) -------------------------
 
 

@@ -14,7 +14,7 @@ weak soft labels, validation targets) and the same output (a fitted student):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ import torch
 
 from models.csl import Level, StudentFit, co_supervise
 from models.losses import adaptive_confidence_loss, aux_conf_alpha, aux_confidence_loss
-from models.training import FitResult, FitSpec, fit_classifier, predict_probs
+from models.training import FitResult, FitSpec, fit_classifier, hard_labels, predict_probs
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,6 @@ class StudentData:
     x_val: np.ndarray
     val_targets: np.ndarray
     oracle: bool = False
-    facts: dict[str, Any] = field(default_factory=dict)
-
-
-def hard_labels(probs: np.ndarray) -> np.ndarray:
-    return np.eye(probs.shape[1], dtype=np.float32)[probs.argmax(axis=1)]
 
 
 def train_student(
@@ -75,16 +70,17 @@ def train_student(
     levels: list[Level] | None = None, intermediate: FitSpec | None = None,
 ) -> tuple[FitResult, dict[str, Any]]:
     """Fit the W2S student with ``method``; returns the fit and facts worth recording."""
-    fit = lambda x, t, xv, tv, s=spec, loss=None: fit_classifier(s, x, t, xv, tv, seed, loss_fn=loss)  # noqa: E731
+    def fit(targets=data.weak_probs, val_targets=data.val_targets, loss=None):
+        return fit_classifier(spec, data.x, targets, data.x_val, val_targets, seed, loss_fn=loss), {}
+
     if method in ("xent", "overlap_only"):
-        return fit(data.x, data.weak_probs, data.x_val, data.val_targets), {}
+        return fit()
     if method == "xent_hard":
-        val = data.val_targets if data.oracle else hard_labels(data.val_targets)
-        return fit(data.x, hard_labels(data.weak_probs), data.x_val, val), {}
+        return fit(hard_labels(data.weak_probs), data.val_targets if data.oracle else hard_labels(data.val_targets))
     if method == "aux_conf":
-        return fit(data.x, data.weak_probs, data.x_val, data.val_targets, loss=AuxConfLoss(**params)), {}
+        return fit(loss=AuxConfLoss(**params))
     if method == "adapt_conf":
-        return fit(data.x, data.weak_probs, data.x_val, data.val_targets, loss=AdaptConfLoss(**params)), {}
+        return fit(loss=AdaptConfLoss(**params))
     if method == "bootstrap":
         return _bootstrap(spec, intermediate, data, seed)
     if method == "csl":

@@ -23,7 +23,7 @@ class Mixture:
     x: np.ndarray
     x_weak: np.ndarray
     label: np.ndarray
-    group: np.ndarray
+    group: np.ndarray | None  # None where a task has no easy / hard / overlap ground truth
 
     def __len__(self) -> int:
         return len(self.label)

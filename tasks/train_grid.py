@@ -55,13 +55,13 @@ def train_grid_w2s(
     weak: Manifest,
     detection: Manifest | None = None,
 ) -> None:
-    from models.training import fit_many, one_hot
+    from models.training import fit_many, hard_labels
 
     n_cells = int(data.facts["n_cells"])
     pool, test = load_grid_split(data, "w2s_train"), load_grid_split(data, "test")
     targets = load_array(weak, "pool_probs")
     if weak_labels == "hard":
-        targets = one_hot(targets.argmax(axis=1), targets.shape[1])
+        targets = hard_labels(targets)
     if subset == "all":
         keep = np.ones(len(pool.label), dtype=bool)
     elif subset == "true_overlap":

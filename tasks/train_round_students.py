@@ -33,12 +33,12 @@ def train_round_students(
     weak: Manifest,
     selection: Manifest,
 ) -> None:
-    from models.training import fit_many, one_hot
+    from models.training import fit_many, hard_labels
 
     pool, test = load_grid_split(data, "w2s_train"), load_grid_split(data, "test")
     targets = load_array(weak, "pool_probs")
     if weak_labels == "hard":
-        targets = one_hot(targets.argmax(axis=1), targets.shape[1])
+        targets = hard_labels(targets)
     cells = json.loads(data.file("cells.json").read_text())
     arms = load_array(selection, "arms")  # (seeds, rounds)
     n_rounds, n_sources = arms.shape[1], len(cells[0]["true_density"])

@@ -75,18 +75,20 @@ def train_strong(
 def _levels(params, labels: Manifest, teachers: list[Manifest], taken: list[np.ndarray], val, n_classes: int) -> list[Level]:
     """The generalist (the weak model's labels) then each level of specialists, restricted to
     the bought points."""
-    def on_taken(m: Manifest, axis_first: bool) -> np.ndarray:
-        parts = [load_array(m, f"pool_probs_{i}") for i in range(len(taken))]
-        if not axis_first:
-            return np.concatenate([p[t] for p, t in zip(parts, taken)])[None]
-        return np.concatenate([p[:, t] for p, t in zip(parts, taken)], axis=1)
+    def teacher_probs(m: Manifest, name: str) -> np.ndarray:
+        """``(teachers, points, classes)``; the weak model's labels are one teacher."""
+        probs = load_array(m, name)
+        return probs[None] if probs.ndim == 2 else probs
+
+    def pool(m: Manifest) -> np.ndarray:
+        return np.concatenate([teacher_probs(m, f"pool_probs_{i}")[:, t] for i, t in enumerate(taken)], axis=1)
 
     source = np.concatenate([np.full(len(t), i) for i, t in enumerate(taken)])
-    levels = [Level(on_taken(labels, False), load_array(labels, "val_probs")[None], owner=np.zeros(n_classes, np.int64))]
+    levels = [Level(pool(labels), teacher_probs(labels, "val_probs"), owner=np.zeros(n_classes, np.int64))]
     for m in teachers:
-        n = int(m.facts["n_teachers"])
         if params.by == "classes":
-            levels.append(Level(on_taken(m, True), load_array(m, "val_probs"), owner=teacher_of_class(class_blocks(n_classes, n), n_classes)))
+            owner = teacher_of_class(class_blocks(n_classes, int(m.facts["n_teachers"])), n_classes)
+            levels.append(Level(pool(m), teacher_probs(m, "val_probs"), owner=owner))
         else:
-            levels.append(Level(on_taken(m, True), load_array(m, "val_probs"), pool_source=source, val_source=val.source))
+            levels.append(Level(pool(m), teacher_probs(m, "val_probs"), pool_source=source, val_source=val.source))
     return levels

@@ -37,7 +37,6 @@ def train_teachers(
     else:
         if n_teachers != len(sources):
             raise ValueError(f"csl by sources: {n_teachers} teachers for {len(sources)} sources")
-        blocks = [np.arange(k)] * n_teachers
         member = lambda split, j: split.source == j  # noqa: E731
     pools = [load_split([s], "w2s_train").x_weak for s in sources]
     pool_probs = [np.empty((n_teachers, len(p), k), np.float32) for p in pools]
@@ -58,6 +57,7 @@ def train_teachers(
     for i, probs in enumerate(pool_probs):
         save_array(out.dir, f"pool_probs_{i}", probs)
     save_array(out.dir, "val_probs", val_probs)
+    # Each specialist's test accuracy on its own block (or source): reported, never used.
     out.facts.update(n_teachers=n_teachers, by=by, test_acc_in_block=accuracies, mean_test_acc_in_block=float(np.mean(accuracies)))
     if by == "classes":
         out.facts["blocks"] = [b.tolist() for b in blocks]

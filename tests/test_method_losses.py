@@ -12,8 +12,9 @@ from models.csl import (
 )
 from models.losses import (
     _greedy_quota_labels, adaptive_confidence_beta, adaptive_confidence_loss, aux_conf_alpha, aux_confidence_loss,
-    balanced_hard_labels, hard_targets,
+    balanced_hard_labels,
 )
+from models.training import hard_labels
 
 
 def test_aux_conf_alpha_follows_the_papers_smooth_warmup():
@@ -87,8 +88,8 @@ def test_adaptive_confidence_loss_by_hand():
     assert float(adaptive_confidence_loss(student, torch.log(teacher_probs), beta_scale=0.0)) == pytest.approx(kl, rel=1e-5)
 
 
-def test_hard_targets():
-    assert hard_targets(torch.tensor([[0.3, 0.7], [0.9, 0.1]])).tolist() == [[0.0, 1.0], [1.0, 0.0]]
+def test_hard_labels():
+    assert hard_labels(np.array([[0.3, 0.7], [0.9, 0.1], [0.5, 0.5]])).tolist() == [[0, 1], [1, 0], [1, 0]]
 
 
 def test_class_blocks_and_their_owners():
