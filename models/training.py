@@ -253,7 +253,7 @@ def save_classifier(result: FitResult, spec: FitSpec, path: Path) -> None:
     """Weights as a plain tensor file plus the architecture as JSON: loading runs no pickled code."""
     path.mkdir(parents=True, exist_ok=True)
     net = result.net
-    shape = {"d_in": net.layers[0].weight.shape[1], "n_classes": net.layers[-1].weight.shape[2]}
+    shape = {"d_in": net.d_in, "n_classes": net.n_classes}
     (path / "classifier.json").write_text(json.dumps({"spec": asdict(spec), **shape}, sort_keys=True))
     torch.save(net.state_dict(), path / "weights.pt")
 

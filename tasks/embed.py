@@ -1,0 +1,81 @@
+"""Stage ``embed``: a frozen pretrained backbone's features for every row of a real dataset, once.
+
+The cache key holds the dataset's fingerprint and the backbone's (its weights' content
+for a local folder), never the run's seed: every seed, method and weak model reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from models.backbone import ImageEncoder, TextEncoder, resolve_backbone
+from tasks.data import save_array
+from tasks.ingest_dataset import load_rows
+from tasks.manifest import Manifest
+from tasks.stage import StageOutput, cached_stage
+
+if TYPE_CHECKING:
+    from flows.config import BackboneConfig
+
+log = logging.getLogger("w2s")
+
+
+def backbone_fingerprint(name: str) -> str:
+    """A local backbone's config and weights hashed by content; a hub name stands for itself."""
+    path = Path(resolve_backbone(name))
+    if not path.is_dir():
+        return f"hub:{name}"
+    digest = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors", ".bin", ".txt", ".model")):
+        digest.update(f.relative_to(path).as_posix().encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+@cached_stage
+def embed(out: StageOutput, backbone: BackboneConfig, weights: str, data: Manifest) -> None:
+    """``weights``: :func:`backbone_fingerprint` of ``backbone.name``."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    _, _, inputs = load_rows(data)
+    kind = data.facts["input_kind"]
+    if kind == "text":
+        encoder = TextEncoder(backbone.name, backbone.pooling, backbone.normalize, backbone.max_length)
+    elif kind == "image":
+        encoder = ImageEncoder(backbone.name, backbone.pooling, backbone.normalize)
+        inputs = inputs.reshape(len(inputs), *data.facts["image_shape"])
+    else:
+        raise ValueError(
+            f"backbone.name: source '{data.facts['source']}' has numeric features; a backbone encodes text or images"
+        )
+    started = time.perf_counter()
+    features = encoder.encode(inputs, backbone.batch_size, progress=ProgressLog(f"embed {data.facts['source']}"))
+    seconds = time.perf_counter() - started
+    save_array(out.dir, "features", features)
+    out.facts.update(
+        source=data.facts["source"], n=len(features), dim=int(features.shape[1]), device=str(encoder.model.device),
+        items_per_second=round(len(features) / max(seconds, 1e-9), 1),
+    )
+
+
+class ProgressLog:
+    """Logs ``done/total`` and the rate every ``every`` seconds, and at the end of a long job."""
+
+    def __init__(self, what: str, every: float = 10.0):
+        self.what, self.every = what, every
+        self.started = self.last = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every and (done < total or now - self.started < self.every):
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        log.info("%s: %d/%d (%.0f%%), %.0f/s", self.what, done, total, 100 * done / max(total, 1), rate)

@@ -1,0 +1,116 @@
+"""Stage ``make_splits``: a real dataset's rows split with the run's seed, in both views.
+
+The result has the layout every later stage reads (``features`` for the strong side,
+``weak_features`` for the weak one, ``label``), plus ``row``, the row's index in the data
+as read, and the raw ``text`` of text sources (what a fine-tuned backbone reads).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from models.splits import class_counts, stratified_split, undersample
+from models.views import add_noise, average_pool, hashed_bag_of_words
+from tasks.data import SPLITS, arrow_dataset, load_array, save_dataset_dict
+from tasks.ingest_dataset import load_rows
+from tasks.manifest import Manifest
+from tasks.stage import StageOutput, cached_stage
+
+if TYPE_CHECKING:
+    from flows.config import SplitScale, WeakView
+
+
+@cached_stage
+def make_splits(
+    out: StageOutput, weak_view: WeakView, splits: SplitScale, balance: bool, seed: int, data: Manifest,
+    embedded: Manifest | None,
+) -> None:
+    from datasets import ClassLabel, Features, Sequence, Value
+
+    label, row, inputs = load_rows(data)
+    facts = data.facts
+    if embedded is not None:
+        strong = load_array(embedded, "features")
+    elif facts["input_kind"] == "text":
+        raise ValueError(f"backbone.name: source '{facts['source']}' is text; name a backbone to encode it (e.g. minilm)")
+    else:
+        strong = inputs
+    rng = np.random.default_rng([seed, 2])
+    weak = weak_features(weak_view, facts, inputs, rng)
+    keep = undersample(label, rng) if balance else np.arange(len(label))
+    parts = stratified_split(label[keep], splits.model_dump(), rng)
+    # Raw numbers are put on one scale, fitted on the training rows only (never val / test).
+    fit_rows = keep[np.concatenate([parts["weak_train"], parts["w2s_train"]])]
+    per_column = facts["input_kind"] == "numeric"
+    if embedded is None:
+        strong = standardize(strong, fit_rows, per_column)
+    if facts["input_kind"] != "text":
+        weak = standardize(weak, fit_rows, per_column)
+    names = facts["label_names"]
+    columns = {
+        "features": Sequence(Value("float32"), length=strong.shape[1]),
+        "weak_features": Sequence(Value("float32"), length=weak.shape[1]),
+        "label": ClassLabel(names=names),
+        "row": Value("int64"),
+    }
+    if facts["input_kind"] == "text":
+        columns["text"] = Value("string")
+    dd = {}
+    for split in SPLITS:
+        idx = keep[parts[split]]
+        if len(idx) == 0:
+            raise ValueError(f"data.splits: split '{split}' of source '{facts['source']}' is empty ({len(keep)} rows in all)")
+        values = {"features": strong[idx], "weak_features": weak[idx], "label": label[idx], "row": row[idx]}
+        if "text" in columns:
+            values["text"] = np.array([inputs[i] for i in idx], dtype=object)
+        dd[split] = arrow_dataset(values, Features(columns))
+    save_dataset_dict(dd, out.dir)
+    out.facts.update(
+        source=facts["source"],
+        n_classes=len(names),
+        label_names=names,
+        sizes={s: len(d) for s, d in dd.items()},
+        class_counts={s: class_counts(np.asarray(d.with_format("numpy")["label"]), len(names)) for s, d in dd.items()},
+        balanced=balance,
+        split_seed=seed,
+        d=int(strong.shape[1]),
+        d_weak=int(weak.shape[1]),
+        image_shape=facts.get("image_shape"),
+    )
+
+
+def standardize(x: np.ndarray, fit_rows: np.ndarray, per_column: bool) -> np.ndarray:
+    """Zero mean, unit variance on ``fit_rows``: per column for a table; one scale for an
+    image's pixels, so that their spatial pattern is kept."""
+    axis = 0 if per_column else None
+    mean, std = x[fit_rows].mean(axis=axis), x[fit_rows].std(axis=axis)
+    return ((x - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
+def weak_features(view: WeakView, facts: dict, inputs, rng: np.random.Generator) -> np.ndarray:
+    kind = view.kind
+    if kind == "auto":
+        kind = {"text": "bow", "image": "pool", "numeric": "same"}[facts["input_kind"]]
+    if (kind == "bow") != (facts["input_kind"] == "text"):
+        raise ValueError(f"data.weak_view.kind: '{kind}' does not apply to {facts['input_kind']} input")
+    if kind == "bow":
+        x = hashed_bag_of_words(inputs, view.buckets)
+    elif kind == "pool":
+        if facts["input_kind"] != "image":
+            raise ValueError(f"data.weak_view.kind: 'pool' needs images, the source has {facts['input_kind']} input")
+        shape = facts["image_shape"]
+        images = inputs.reshape(len(inputs), *shape)
+        if images.ndim == 4:  # colour: pool the channels' mean
+            images = images.mean(axis=-1)
+        x = average_pool(images, view.pool)
+    elif kind == "columns":
+        names = facts["feature_names"]
+        missing = [c for c in view.columns if c not in names]
+        if missing:
+            raise ValueError(f"data.weak_view.columns: '{missing[0]}' is not a feature column (features: {', '.join(names)})")
+        x = inputs[:, [names.index(c) for c in view.columns]]
+    else:
+        x = inputs
+    return add_noise(np.asarray(x, dtype=np.float32), view.noise, rng)
