@@ -381,6 +381,16 @@ class ExperimentConfig(JobConfig):
         return self.methods.of(self.method)
 
     @model_validator(mode="after")
+    def _finetune_fits(self):
+        if self.backbone.mode != "finetune":
+            return self
+        if not self.backbone.name:
+            raise ValueError("backbone.mode: finetune needs a backbone.name")
+        if self.method in ("csl", "bootstrap"):
+            raise ValueError(f"method: '{self.method}' trains several models on features; with backbone.mode=finetune use one of xent, xent_hard, aux_conf, adapt_conf, overlap_only")
+        return self
+
+    @model_validator(mode="after")
     def _teachers_fit(self):
         if self.method != "csl":
             return self
@@ -483,8 +493,10 @@ def _source_shorthand(data: dict, key: str, raw: str) -> tuple[dict, str | None]
     sources = data["data"]["sources"]
     if not (len(sources) == 1 and sources[0].get("kind") == "dataset"):
         data = _merge(data, yaml.safe_load((PRESETS / "_dataset.yaml").read_text()), "")
-        fields = DatasetSource.model_fields
-        data["data"]["sources"] = [{**{k: f.get_default() for k, f in fields.items()}, "kind": "dataset"}]
+        sources = [{"kind": "dataset"}]
+    # Every field present, so that any of them can be set by name.
+    defaults = {k: f.get_default() for k, f in DatasetSource.model_fields.items()}
+    data["data"]["sources"] = [{**defaults, **sources[0]}]
     return data, "data.sources.0." + key.removeprefix("source.")
 
 

@@ -63,7 +63,9 @@ def run_experiment(config: ExperimentConfig, run: RunContext, refresh: tuple[str
     sources = ingest_sources(stage, config)
     weak = stage(train_weak, config.weak, seed, sources)
     labels = stage(weak_label, weak, sources)
-    ceiling = stage(train_ceiling, config.ceiling, seed, sources)
+    # Fine-tuning settings reach the strong stages only when they fine-tune (else no cache key has them).
+    finetune = config.backbone if config.backbone.mode == "finetune" else None
+    ceiling = stage(train_ceiling, config.ceiling, seed, sources, finetune)
     overlap = stage(detect_overlap, config.overlap, labels, sources)
     selection = stage(select_sources, config.selection, config.overlap, seed, labels, sources)
     teachers = []
@@ -73,7 +75,8 @@ def run_experiment(config: ExperimentConfig, run: RunContext, refresh: tuple[str
             stage(train_teachers, config.weak, n, csl.by, seed, sources, label=f"teachers_{n}") for n in csl.teachers[1:]
         ]
     student = stage(
-        train_strong, config.strong, config.method, config.method_params, seed, selection, labels, sources, teachers
+        train_strong, config.strong, config.method, config.method_params, seed, selection, labels, sources, teachers,
+        finetune,
     )
     report = stage(evaluate, weak, ceiling, student, sources)
 

@@ -101,8 +101,9 @@ class TextEncoder:
 class ImageEncoder(TextEncoder):
     """A frozen vision encoder (ViT, DINOv2, …) with its image processor.
 
-    Images come as ``(n, H, W)`` grey or ``(n, H, W, C)`` arrays; grey images are repeated
-    over the channels the model expects.
+    Images come as ``(n, H, W)`` grey or ``(n, H, W, C)`` arrays of any range: they are
+    mapped onto 0–255 by the whole set's range (as 8-bit images, what image processors
+    expect) and grey ones repeated over the channels the model expects.
     """
 
     def __init__(self, name: str, pooling: Literal["mean", "cls"] = "cls", normalize: bool = True,
@@ -117,8 +118,9 @@ class ImageEncoder(TextEncoder):
     def encode(self, images: np.ndarray, batch_size: int = 64, progress: Progress | None = None) -> np.ndarray:
         channels = int(getattr(self.model.config, "num_channels", 3))
         out = np.empty((len(images), self.dim), dtype=np.float32)
+        lo, hi = float(np.min(images)), float(np.max(images))
         for start in range(0, len(images), batch_size):
-            batch = as_channels_last(images[start : start + batch_size], channels)
+            batch = as_channels_last(images[start : start + batch_size], channels, lo, hi)
             pixels = self.processor(images=list(batch), return_tensors="pt")["pixel_values"].to(self.model.device)
             states = self.model(pixel_values=pixels).last_hidden_state
             out[start : start + len(batch)] = self._finish(pool(states, None, self.pooling))
@@ -127,11 +129,11 @@ class ImageEncoder(TextEncoder):
         return out
 
 
-def as_channels_last(images: np.ndarray, channels: int) -> np.ndarray:
-    """``(n, H, W[, C])`` images as ``(n, H, W, channels)`` uint8-range floats."""
+def as_channels_last(images: np.ndarray, channels: int, lo: float, hi: float) -> np.ndarray:
+    """``(n, H, W[, C])`` images with values in ``[lo, hi]`` as ``(n, H, W, channels)`` uint8."""
     x = images[..., None] if images.ndim == 3 else images
     if x.shape[-1] != channels:
         if x.shape[-1] != 1:
             raise ValueError(f"images have {x.shape[-1]} channels, the model expects {channels}")
         x = np.repeat(x, channels, axis=-1)
-    return x.astype(np.float32)
+    return np.round((x - lo) * (255.0 / max(hi - lo, 1e-12))).astype(np.uint8)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,19 +34,26 @@ from models.losses import soft_cross_entropy
 for _name in ("lightning.pytorch", "lightning.fabric"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 hf_logging.disable_progress_bar()
+warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
 
 Inputs = dict[str, np.ndarray]
 
 # Backbone keyword arguments an encoded batch may carry; anything else is not for the model.
 _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "pixel_values")
 
-# Query/value projection names of common families, most specific first: LoRA on q and v
-# is the original paper's choice and the usual default.
-_LORA_PAIRS = (("query", "value"), ("q_proj", "v_proj"), ("q_lin", "v_lin"), ("q", "v"))
+# Query/value projection names: BERT / RoBERTa / MiniLM; ViT and decoder families (ViT too
+# in transformers 5); DeBERTa; DistilBERT; T5. Adapters on q and v only are the LoRA
+# paper's choice and the usual default.
+_LORA_PAIRS = (
+    ("query", "value"), ("q_proj", "v_proj"), ("query_proj", "value_proj"), ("q_lin", "v_lin"), ("q", "v"),
+)
 
 
 @dataclass(frozen=True)
 class FinetuneSpec:
+    """How to fine-tune one backbone. ``max_length`` is for the caller's :func:`encode_inputs`;
+    ``lora_*`` apply only with ``lora``; ``precision`` is Lightning's (e.g. ``"bf16-mixed"``)."""
+
     epochs: int = 3
     lr: float = 2e-5
     batch_size: int = 16
@@ -303,7 +311,8 @@ def finetune_predict(model: BackboneClassifier, inputs: Inputs, batch_size: int 
     """Class probabilities ``(n, k)``, computed on the device the model is on."""
     model.eval()
     device = next(model.parameters()).device
-    probs = [torch.softmax(logits, dim=-1).cpu() for logits in _chunk_logits(model, _as_tensors(inputs), batch_size, device)]
+    chunks = _chunk_logits(model, _as_tensors(inputs), batch_size, device)
+    probs = [torch.softmax(logits, dim=-1).cpu() for logits in chunks]
     return torch.cat(probs).numpy() if probs else np.zeros((0, model.n_classes), dtype=np.float32)
 
 

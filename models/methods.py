@@ -70,22 +70,36 @@ def train_student(
     levels: list[Level] | None = None, intermediate: FitSpec | None = None,
 ) -> tuple[FitResult, dict[str, Any]]:
     """Fit the W2S student with ``method``; returns the fit and facts worth recording."""
-    def fit(targets=data.weak_probs, val_targets=data.val_targets, loss=None):
-        return fit_classifier(spec, data.x, targets, data.x_val, val_targets, seed, loss_fn=loss), {}
-
-    if method in ("xent", "overlap_only"):
-        return fit()
-    if method == "xent_hard":
-        return fit(hard_labels(data.weak_probs), data.val_targets if data.oracle else hard_labels(data.val_targets))
-    if method == "aux_conf":
-        return fit(loss=AuxConfLoss(**params))
-    if method == "adapt_conf":
-        return fit(loss=AdaptConfLoss(**params))
+    if method in LOSS_METHODS:
+        targets, val_targets = student_targets(method, params, data)
+        return fit_classifier(spec, data.x, targets, data.x_val, val_targets, seed, loss_fn=student_loss(method, params)), {}
     if method == "bootstrap":
         return _bootstrap(spec, intermediate, data, seed)
     if method == "csl":
         return _co_supervised(spec, params, data, seed, levels)
     raise ValueError(f"unknown method {method!r}")
+
+
+# Methods that differ from plain cross-entropy only in their targets or loss (overlap_only in
+# its points, which the caller picks): any model that trains on a loss can learn by them.
+LOSS_METHODS = ("xent", "xent_hard", "aux_conf", "adapt_conf", "overlap_only")
+
+
+def student_targets(method: str, params: dict[str, Any], data: StudentData) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation targets of a loss method: the weak soft labels, or for
+    ``xent_hard`` their argmax (ground-truth val stays as it is)."""
+    if method == "xent_hard":
+        return hard_labels(data.weak_probs), data.val_targets if data.oracle else hard_labels(data.val_targets)
+    return data.weak_probs, data.val_targets
+
+
+def student_loss(method: str, params: dict[str, Any]):
+    """The loss of a loss method; None is plain soft cross-entropy."""
+    if method == "aux_conf":
+        return AuxConfLoss(**params)
+    if method == "adapt_conf":
+        return AdaptConfLoss(**params)
+    return None
 
 
 def _bootstrap(spec: FitSpec, intermediate: FitSpec, data: StudentData, seed: int) -> tuple[FitResult, dict]:

@@ -2,7 +2,7 @@
 
 The result has the layout every later stage reads (``features`` for the strong side,
 ``weak_features`` for the weak one, ``label``), plus ``row``, the row's index in the data
-as read, and the raw ``text`` of text sources (what a fine-tuned backbone reads).
+as read, and the raw ``text`` or ``pixels`` (what a fine-tuned backbone reads).
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def make_splits(
     }
     if facts["input_kind"] == "text":
         columns["text"] = Value("string")
+    elif facts["input_kind"] == "image":  # the raw pixels, for a backbone that is fine-tuned
+        columns["pixels"] = Sequence(Value("float32"), length=inputs.shape[1])
     dd = {}
     for split in SPLITS:
         idx = keep[parts[split]]
@@ -65,6 +67,8 @@ def make_splits(
         values = {"features": strong[idx], "weak_features": weak[idx], "label": label[idx], "row": row[idx]}
         if "text" in columns:
             values["text"] = np.array([inputs[i] for i in idx], dtype=object)
+        if "pixels" in columns:
+            values["pixels"] = inputs[idx]
         dd[split] = arrow_dataset(values, Features(columns))
     save_dataset_dict(dd, out.dir)
     out.facts.update(

@@ -6,19 +6,28 @@ from typing import TYPE_CHECKING
 
 from models.metrics import accuracy
 from tasks.data import load_split
+from tasks.finetuning import concat, finetune_and_save, raw_inputs
 from tasks.fitting import train_classifier
 from tasks.manifest import Manifest
 from tasks.stage import StageOutput, cached_stage
 
 if TYPE_CHECKING:
-    from flows.config import ModelConfig
+    from flows.config import BackboneConfig, ModelConfig
 
 
 @cached_stage
-def train_ceiling(out: StageOutput, ceiling: ModelConfig, seed: int, sources: list[Manifest]) -> None:
+def train_ceiling(
+    out: StageOutput, ceiling: ModelConfig, seed: int, sources: list[Manifest], finetune: BackboneConfig | None = None
+) -> None:
+    """``finetune``: the backbone to fine-tune on the raw inputs, instead of ``ceiling`` on features."""
     from models.training import one_hot
 
     train, val, test = (load_split(sources, s) for s in ("weak_train", "val", "test"))
     k = train.n_classes
-    probs = train_classifier(out, ceiling, seed, train.x, one_hot(train.label, k), val.x, one_hot(val.label, k), test.x)
+    targets, val_targets = one_hot(train.label, k), one_hot(val.label, k)
+    if finetune is not None:
+        raw = {s: concat(raw_inputs(sources, s)) for s in ("weak_train", "val", "test")}
+        probs, _ = finetune_and_save(out, finetune, seed, raw["weak_train"], targets, raw["val"], val_targets, raw["test"])
+    else:
+        probs = train_classifier(out, ceiling, seed, train.x, targets, val.x, val_targets, test.x)
     out.facts["test_acc"] = accuracy(probs, test.label)

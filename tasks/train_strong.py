@@ -11,12 +11,13 @@ from models.csl import Level, class_blocks, teacher_of_class
 from models.metrics import accuracy
 from models.synthetic import OVERLAP
 from tasks.data import load_array, load_split, save_array
+from tasks.finetuning import concat, finetune_and_save, raw_inputs, rows_of
 from tasks.fitting import fit_spec
 from tasks.manifest import Manifest
 from tasks.stage import StageOutput, cached_stage
 
 if TYPE_CHECKING:
-    from flows.config import Section, StrongConfig
+    from flows.config import BackboneConfig, Section, StrongConfig
 
 
 @cached_stage
@@ -30,8 +31,11 @@ def train_strong(
     labels: Manifest,
     sources: list[Manifest],
     teachers: list[Manifest] = (),
+    finetune: BackboneConfig | None = None,
 ) -> None:
-    from models.methods import StudentData, train_student
+    """``finetune``: the backbone to fine-tune on the bought points' raw inputs (loss-based
+    methods only), instead of a ``strong`` head on their features."""
+    from models.methods import StudentData, student_loss, student_targets, train_student
     from models.training import one_hot, predict_probs, save_classifier
 
     taken = [load_array(selection, f"taken_{i}") for i in range(len(sources))]
@@ -51,18 +55,27 @@ def train_strong(
         val_targets=one_hot(val.label, val.n_classes) if oracle else load_array(labels, "val_probs"),
         oracle=oracle,
     )
+    raw = params.model_dump() if params is not None else {}
+    # Part of the artifacts' fingerprint, so that two students with identical weights but
+    # different methods or selection modes are never confused downstream (evaluate's cache).
+    out.path("student.json").write_text(json.dumps({"method": method, "select_on": strong.select_on}))
+    if finetune is not None:
+        inputs = concat([rows_of(p, t) for p, t in zip(raw_inputs(sources, "w2s_train"), taken)])
+        targets, val_targets = student_targets(method, raw, data)
+        probs, result = finetune_and_save(
+            out, finetune, seed, inputs, targets, concat(raw_inputs(sources, "val")), val_targets,
+            concat(raw_inputs(sources, "test")), loss_fn=student_loss(method, raw),
+        )
+        out.facts.update(method=method, select_on=strong.select_on, test_acc=accuracy(probs, test.label))
+        return
     spec = fit_spec(strong)
     extra = {}
     if method == "bootstrap":
         extra["intermediate"] = fit_spec(params.intermediate)
     if method == "csl":
         extra["levels"] = _levels(params, labels, teachers, taken, val, val.n_classes)
-    raw = params.model_dump() if params is not None else {}
     result, facts = train_student(method, raw, spec, data, seed, **extra)
     save_classifier(result, spec, out.path("model"))
-    # Part of the artifacts' fingerprint, so that two students with identical weights but
-    # different methods or selection modes are never confused downstream (evaluate's cache).
-    out.path("student.json").write_text(json.dumps({"method": method, "select_on": strong.select_on}))
     probs = predict_probs(result.net, test.x)
     save_array(out.dir, "test_probs", probs)
     out.histories[""] = result.history

@@ -30,3 +30,19 @@ def prefect_harness():
 @pytest.fixture
 def small_config_path() -> Path:
     return SMALL_CONFIG
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(tmp_path_factory) -> Path:
+    """A randomly initialised ViT and its image processor, saved as a hub download would be
+    (no vision model can be downloaded here)."""
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    path = tmp_path_factory.mktemp("tiny-vit")
+    config = ViTConfig(
+        image_size=16, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64,
+    )
+    ViTModel(config).save_pretrained(path)
+    ViTImageProcessor(size={"height": 16, "width": 16}).save_pretrained(path)
+    return path

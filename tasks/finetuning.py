@@ -1,0 +1,72 @@
+"""What the strong stages do in ``backbone.mode=finetune``: train the backbone itself, on the
+rows' raw text or pixels, instead of a head on frozen features."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tasks.data import SPLITS, column_array, save_array
+from tasks.manifest import Manifest
+from tasks.stage import StageOutput
+
+if TYPE_CHECKING:
+    from flows.config import BackboneConfig
+
+def raw_inputs(sources: list[Manifest], split: str) -> list:
+    """Each source's raw inputs of ``split`` (texts, or images), in the order of its rows."""
+    from datasets import load_from_disk
+
+    assert split in SPLITS
+    out = []
+    for m in sources:
+        table = load_from_disk(str(m.dir))[split].with_format("arrow")[:]
+        if "text" in table.column_names:
+            out.append(table.column("text").to_pylist())
+        elif "pixels" in table.column_names:
+            out.append(column_array(table, "pixels").reshape(-1, *m.facts["image_shape"]))
+        else:
+            raise ValueError(f"backbone.mode: finetune needs text or images; source '{m.facts['source']}' has numeric features")
+    return out
+
+
+def concat(parts: list) -> list | np.ndarray:
+    return [t for p in parts for t in p] if isinstance(parts[0], list) else np.concatenate(parts)
+
+
+def rows_of(inputs: list | np.ndarray, index: np.ndarray) -> list | np.ndarray:
+    return [inputs[i] for i in index] if isinstance(inputs, list) else inputs[index]
+
+
+def finetune_and_save(
+    out: StageOutput, backbone: BackboneConfig, seed: int, inputs, targets: np.ndarray, val_inputs,
+    val_targets: np.ndarray, test_inputs, loss_fn=None,
+) -> tuple[np.ndarray, object]:
+    """Fine-tune on soft ``targets``, select the epoch on ``val_targets``; save the trainable
+    weights and the test probabilities; return them and the fit."""
+    from models.backbone import resolve_backbone
+    from models.finetune import FinetuneSpec, encode_inputs, finetune_classifier, finetune_predict, save_finetuned
+
+    path = resolve_backbone(backbone.name)
+    spec = FinetuneSpec(
+        epochs=backbone.finetune_epochs, lr=backbone.finetune_lr, batch_size=backbone.finetune_batch_size,
+        max_length=backbone.max_length, lora=backbone.lora, lora_rank=backbone.lora_rank, pooling=backbone.pooling,
+    )
+
+    # Images of any range become 8-bit, by the training images' range, as processors expect.
+    lo, hi = (0.0, 0.0) if isinstance(inputs, list) else (float(inputs.min()), float(inputs.max()))
+
+    def encode(x):
+        if isinstance(x, list):
+            return encode_inputs(path, texts=x, max_length=spec.max_length)
+        scaled = np.clip(np.round((x - lo) * (255.0 / max(hi - lo, 1e-12))), 0, 255).astype(np.uint8)
+        return encode_inputs(path, images=scaled)
+
+    result = finetune_classifier(path, spec, encode(inputs), targets, encode(val_inputs), val_targets, seed, loss_fn=loss_fn)
+    save_finetuned(result, out.path("model"))
+    probs = finetune_predict(result.model, encode(test_inputs))
+    save_array(out.dir, "test_probs", probs)
+    out.histories[""] = result.history
+    out.facts.update(n_train=len(targets), best_epoch=result.best_epoch, epochs_run=len(result.history), finetuned=True)
+    return probs, result

@@ -1,0 +1,71 @@
+"""Real data through the experiment flow: what is cached across methods, seeds and backbones."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.config import load_config
+from flows.experiment import w2s_experiment
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+TOPICS = {
+    "sport": ["the match", "our team", "the striker", "a late goal", "the coach", "the final whistle", "the league"],
+    "food": ["the soup", "this recipe", "fresh bread", "the chef", "a ripe tomato", "the dessert", "dinner"],
+}
+VERBS = ["was great", "surprised everyone", "went badly", "made my day", "was discussed all week", "felt slow"]
+
+
+def _text_csv(path, n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        topic = ["sport", "food"][i % 2]
+        rows.append({"review": f"{rng.choice(TOPICS[topic])} {rng.choice(VERBS)}", "topic": topic})
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _run(*overrides):
+    return w2s_experiment(load_config(None, list(overrides)))
+
+
+def test_a_method_change_on_text_recomputes_neither_embeddings_nor_the_weak_model(tmp_path):
+    csv = _text_csv(tmp_path / "reviews.csv")
+    base = [f"source.path={csv}", "source.label_column=topic", "source.text_column=review", "backbone.name=minilm", "seed=11"]
+    first = _run(*base)
+    assert not first["stages"]["embed"]["cached"]
+    assert first["metrics"]["acc_ceiling"] > 0.9  # MiniLM separates the two topics
+    other = _run(*base, "method=aux_conf")
+    cached = {name for name, r in other["stages"].items() if r["cached"]}
+    assert {"ingest_dataset", "embed", "make_splits", "train_weak", "weak_label", "train_ceiling"} <= cached
+    assert not other["stages"]["train_strong"]["cached"]
+    # Another seed splits the rows anew, but the rows' embeddings are the same stage.
+    seed = _run(*base[:-1], "seed=12")
+    assert seed["stages"]["embed"]["cached"] and not seed["stages"]["make_splits"]["cached"]
+    # An edited file is new data: read and embedded again.
+    _text_csv(csv, seed=1)
+    edited = _run(*base)
+    assert not edited["stages"]["ingest_dataset"]["cached"] and not edited["stages"]["embed"]["cached"]
+
+
+def test_a_vision_backbone_by_path_embeds_images_for_the_strong_side(tiny_vit):
+    result = _run("source=digits", f"backbone.name={tiny_vit}", "source.max_rows=300", "ceiling.arch=linear", "strong.arch=linear")
+    assert not result["stages"]["embed"]["cached"]
+    assert 0.0 <= result["metrics"]["acc_ceiling"] <= 1.0
+
+
+@pytest.mark.slow
+def test_finetune_mode_trains_the_backbone_with_lora_and_keeps_frozen_features_for_overlap(tmp_path):
+    csv = _text_csv(tmp_path / "reviews.csv", n=160)
+    base = [
+        f"source.path={csv}", "source.label_column=topic", "source.text_column=review", "backbone.name=minilm",
+        "backbone.mode=finetune", "backbone.lora=true", "backbone.finetune_epochs=1", "backbone.finetune_batch_size=32",
+        "backbone.finetune_lr=0.001", "seed=5",
+    ]
+    result = _run(*base)
+    assert 0.5 < result["metrics"]["acc_ceiling"] <= 1.0
+    assert not result["stages"]["embed"]["cached"]  # overlap detection reads the frozen backbone's features
+    other = _run(*base, "method=xent_hard")
+    cached = {name for name, r in other["stages"].items() if r["cached"]}
+    assert {"embed", "train_weak", "train_ceiling"} <= cached and "train_strong" not in cached
