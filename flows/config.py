@@ -126,6 +126,8 @@ class DatasetSource(Section):
             raise ValueError("text_column and image_column exclude each other")
         if bool(self.filter_column) != bool(self.filter_values):
             raise ValueError("filter_column and filter_values go together")
+        if self.path and not Path(self.path).expanduser().exists():
+            raise ValueError(f"path: {self.path} does not exist")
         return self
 
 
@@ -457,8 +459,11 @@ def build_config(
     """``schema``'s defaults, updated by each nested mapping of ``updates`` in turn, then by
     ``key=value`` overrides; validated."""
     data: dict[str, Any] = schema().model_dump(mode="json")
+    free_form = getattr(schema, "FREE_FORM", ())
     for update in updates:
-        data = _merge(data, update, "")
+        # A free-form mapping (a study's named settings) is replaced, not merged key by key.
+        data = _merge(data, {k: v for k, v in update.items() if k not in free_form}, "")
+        data.update({k: v for k, v in update.items() if k in free_form})
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
@@ -483,13 +488,18 @@ def bundled_sources() -> list[str]:
     return sorted(p.stem for p in PRESETS.glob("*.yaml") if not p.stem.startswith("_"))
 
 
+def preset(name: str) -> dict:
+    """The config updates of bundled source ``name``."""
+    if name not in bundled_sources():
+        raise ConfigError(f"source: unknown source '{name}' (bundled: {', '.join(bundled_sources())})")
+    return yaml.safe_load((PRESETS / f"{name}.yaml").read_text())
+
+
 def _source_shorthand(data: dict, key: str, raw: str) -> tuple[dict, str | None]:
     """``source=NAME`` applies a bundled source's preset; ``source.K=V`` sets K of the run's one
     real source, starting it from the single-dataset preset if the run has none yet."""
     if key == "source":
-        if raw not in bundled_sources():
-            raise ConfigError(f"source: unknown source '{raw}' (bundled: {', '.join(bundled_sources())})")
-        return _merge(data, yaml.safe_load((PRESETS / f"{raw}.yaml").read_text()), ""), None
+        return _merge(data, preset(raw), ""), None
     sources = data["data"]["sources"]
     if not (len(sources) == 1 and sources[0].get("kind") == "dataset"):
         data = _merge(data, yaml.safe_load((PRESETS / "_dataset.yaml").read_text()), "")

@@ -39,6 +39,7 @@ def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dic
                         "setting": setting, "variant": variant, "method": cell.method, "seed": seed,
                         "config_hash": cell.fingerprint(),
                         **{k: m[k] for k in ("acc_weak", "acc_ceiling", "acc_w2s", "pgr")},
+                        "overlap_density": {o["source"]: o["density"] for o in result["overlap"]},
                     })
                     run_ids.append(result["mlflow_run_id"])
         # Run ids stay out of the report's inputs: they change every run and would defeat its cache.

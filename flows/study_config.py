@@ -6,7 +6,7 @@ with no checkpoint selection at all, so no number is chosen on any labels.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -147,10 +147,13 @@ class MethodsStudyConfig(JobConfig):
     """Every method variant × every data setting × ``seeds`` seeds, as experiment configs.
 
     A cell's config is the experiment's defaults, updated by its variant, then by its
-    setting (so a setting can adapt a method to its data, e.g. csl by sources); ``skip``
+    setting (so a setting can adapt a method to its data, e.g. csl by sources; a setting's
+    ``source: NAME`` applies that bundled source's preset first); ``skip``
     lists the variants a setting leaves out. Cells of one (setting, seed) share every
     stage upstream of the student through the cache.
     """
+
+    FREE_FORM: ClassVar[tuple[str, ...]] = ("settings", "variants", "skip")
 
     experiment: str = Field("w2s-methods-study", min_length=1)
     seeds: int = Field(10, ge=2, description="seeds 0 .. seeds-1")
@@ -181,7 +184,10 @@ class MethodsStudyConfig(JobConfig):
         return [(s, v) for s in self.settings for v in self.variants if v not in self.skip.get(s, ())]
 
     def cell(self, setting: str, variant: str, seed: int):
-        from flows.config import ExperimentConfig, build_config
+        from flows.config import ExperimentConfig, build_config, preset
 
         fixed = {"experiment": self.experiment, "seed": seed, "strong": {"select_on": self.select_on}}
-        return build_config([self.variants[variant], self.settings[setting], fixed], schema=ExperimentConfig)
+        # A setting may start from a bundled source's preset: {source: NAME, ...}.
+        updates = dict(self.settings[setting])
+        bundled = [preset(updates.pop("source"))] if "source" in updates else []
+        return build_config([self.variants[variant], *bundled, updates, fixed], schema=ExperimentConfig)

@@ -143,6 +143,11 @@ def methods_rows(cells: list[dict], baseline: str = "xent", metrics: tuple[str, 
                "seeds": [c["seed"] for c in mine]}
         for name in ("acc_weak", "acc_ceiling", *metrics):
             row[name], row[f"{name}_ci"] = mean_ci(np.array([c[name] for c in mine]))
+        if "overlap_density" in mine[0]:  # per source; the same for every variant of a seed
+            row["overlap_density"] = {
+                source: dict(zip(("mean", "mean_ci"), mean_ci(np.array([c["overlap_density"][source] for c in mine]))))
+                for source in mine[0]["overlap_density"]
+            }
         base = {c["seed"]: c for c in cells if (c["setting"], c["variant"]) == (setting, baseline)}
         if variant != baseline and base:
             shared = [c for c in mine if c["seed"] in base]

@@ -26,8 +26,10 @@ def report_methods_study(out: StageOutput, cells: list[dict], config: dict) -> N
     for setting in dict.fromkeys(r["setting"] for r in rows):
         mine = [r for r in rows if r["setting"] == setting]
         head = mine[0]
+        density = ", ".join(f"{name} {fmt(d, 'mean')}" for name, d in head.get("overlap_density", {}).items())
         parts.append(
             f"**{setting}** ({head['n_seeds']} seeds): weak {fmt(head, 'acc_weak')}, ceiling {fmt(head, 'acc_ceiling')}"
+            + (f"; detected overlap density {density}" if density else "")
         )
         parts.append(_table(mine, baseline, oracle))
     out.path(TABLE).write_text("\n\n".join(parts) + "\n")

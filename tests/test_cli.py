@@ -33,6 +33,11 @@ def _w2s(home: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProc
         (["run", "method=csl"], "methods.csl.teachers"),  # (1, 2, 4) teachers, two classes
         (["run", "methods.aux_conf.alpha_max=2"], "methods.aux_conf.alpha_max"),
         (["study", "methods", "baseline=best"], "baseline"),
+        (["run", "source=no_such_set"], "no_such_set"),
+        (["run", "source.path=/nowhere/data.csv"], "/nowhere/data.csv"),
+        (["run", "source=digits", "source.colour=red"], "data.sources.0.colour"),
+        (["run", "source=ucla_courses", "data.weak_view.kind=columns"], "data.weak_view"),
+        (["run", "source=ucla_courses", "backbone.mode=finetune", "method=csl"], "method"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, names):
@@ -80,3 +85,27 @@ def test_run_twice_second_is_all_cached_and_mlflow_has_the_runs(tmp_path):
     for word in ("weak", "ceiling", "PGR", "overlap", "sources", "8/8 stages cached", "mlflow"):
         assert word in text.stdout
 
+
+
+@pytest.mark.slow
+def test_a_researchers_own_csv_runs_to_a_pgr(tmp_path):
+    """A file no test has seen before, its label column named on the command line."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    n = 900
+    x = rng.normal(size=(n, 5))
+    outcome = np.where(x @ np.array([1.5, -1.0, 0.8, 0.0, 2.0]) + 0.5 * rng.normal(size=n) > 0, "responder", "non-responder")
+    frame = pd.DataFrame(x, columns=["Age (yrs)", "dose_mg", "BMI", "site id", "biomarker-A"]).assign(Outcome=outcome)
+    path = tmp_path / "trial results.csv"
+    frame.to_csv(path, index=False)
+    done = _w2s(
+        tmp_path / "home", "run", f"source.path={path}", "source.label_column=Outcome", "data.weak_view.kind=columns",
+        "data.weak_view.columns=[dose_mg,site id]", "--json",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    m = result["metrics"]
+    assert m["acc_ceiling"] > m["acc_weak"] + 0.1  # the weak model sees two of the five columns
+    assert np.isfinite(m["pgr"]) and result["selection"]["points_per_source"] == {"data": round(n * 4 / 7.5)}

@@ -25,7 +25,8 @@ def first_run():
 
 def test_first_run_computes_every_stage_with_a_sensible_result(first_run):
     _, result = first_run
-    assert set(result["stages"]) == set(STAGES)
+    # A generated source is drawn split by split: the real-data stages do not run.
+    assert set(result["stages"]) == set(STAGES) - {"ingest_dataset", "embed", "make_splits"}
     assert not any(_cached(result).values())
     m = result["metrics"]
     assert m["acc_weak"] > 0.6  # beats chance

@@ -116,8 +116,16 @@ def test_bad_data_names_the_column(tmp_path, edit, kwargs, names):
 
 
 def test_missing_and_unsupported_files_are_named(tmp_path):
-    with pytest.raises(DataError, match="nowhere.csv does not exist"):
-        source_fingerprint(_source(path=str(tmp_path / "nowhere.csv")))
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="nowhere.csv does not exist"):
+        _source(path=str(tmp_path / "nowhere.csv"))
+    gone = tmp_path / "gone.csv"  # deleted after the config was read
+    gone.write_text("a,b\n1,2\n")
+    source = _source(path=str(gone))
+    gone.unlink()
+    with pytest.raises(DataError, match="gone.csv does not exist"):
+        source_fingerprint(source)
     odd = tmp_path / "table.xlsx"
     odd.write_text("x")
     with pytest.raises(DataError, match="table.xlsx is not a CSV"):

@@ -69,3 +69,18 @@ def test_finetune_mode_trains_the_backbone_with_lora_and_keeps_frozen_features_f
     other = _run(*base, "method=xent_hard")
     cached = {name for name, r in other["stages"].items() if r["cached"]}
     assert {"embed", "train_weak", "train_ceiling"} <= cached and "train_strong" not in cached
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ucla_courses", "spam7", "digits"])
+def test_each_bundled_source_runs_by_name_offline_with_a_real_gap(name):
+    result = _run(f"source={name}")
+    m = result["metrics"]
+    assert m["acc_ceiling"] - m["acc_weak"] >= 0.05, m
+    assert result["selection"]["policy"] == "all"
+
+
+def test_the_multi_domain_source_gives_the_bandit_three_sources():
+    config = load_config(None, ["source=ucla_levels"])
+    assert [s.filter_values for s in config.data.sources] == [("lower",), ("upper",), ("graduate",)]
+    assert config.selection.policy == "ucb1" and config.methods.csl.by == "sources"
