@@ -147,8 +147,8 @@ class MethodsStudyConfig(JobConfig):
     """Every method variant × every data setting × ``seeds`` seeds, as experiment configs.
 
     A cell's config is the experiment's defaults, updated by its variant, then by its
-    setting (so a setting can adapt a method to its data, e.g. csl by sources; a setting's
-    ``source: NAME`` applies that bundled source's preset first); ``skip``
+    setting (so a setting can adapt a method to its data, e.g. csl by sources); a setting's
+    ``source: NAME`` applies that bundled source's preset before the variant; ``skip``
     lists the variants a setting leaves out. Cells of one (setting, seed) share every
     stage upstream of the student through the cache.
     """
@@ -187,7 +187,8 @@ class MethodsStudyConfig(JobConfig):
         from flows.config import ExperimentConfig, build_config, preset
 
         fixed = {"experiment": self.experiment, "seed": seed, "strong": {"select_on": self.select_on}}
-        # A setting may start from a bundled source's preset: {source: NAME, ...}.
+        # A setting may start from a bundled source's preset ({source: NAME, ...}): the preset
+        # comes first, so that a variant can change what it sets (e.g. the selection policy).
         updates = dict(self.settings[setting])
         bundled = [preset(updates.pop("source"))] if "source" in updates else []
-        return build_config([self.variants[variant], *bundled, updates, fixed], schema=ExperimentConfig)
+        return build_config([*bundled, self.variants[variant], updates, fixed], schema=ExperimentConfig)
