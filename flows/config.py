@@ -383,6 +383,13 @@ class ExperimentConfig(JobConfig):
         return self.methods.of(self.method)
 
     @model_validator(mode="after")
+    def _text_has_a_backbone(self):
+        text = [s.name for s in self.data.sources if getattr(s, "text_column", None)]
+        if text and not self.backbone.name:
+            raise ValueError(f"backbone.name: source '{text[0]}' is text; name a backbone to encode it (e.g. backbone.name=minilm)")
+        return self
+
+    @model_validator(mode="after")
     def _finetune_fits(self):
         if self.backbone.mode != "finetune":
             return self

@@ -36,6 +36,7 @@ def _w2s(home: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProc
         (["run", "source=no_such_set"], "no_such_set"),
         (["run", "source.path=/nowhere/data.csv"], "/nowhere/data.csv"),
         (["run", "source=digits", "source.colour=red"], "data.sources.0.colour"),
+        (["run", "source=ucla_courses", "backbone.name=null"], "backbone.name"),
         (["run", "source=ucla_courses", "data.weak_view.kind=columns"], "data.weak_view"),
         (["run", "source=ucla_courses", "backbone.mode=finetune", "method=csl"], "method"),
     ],
