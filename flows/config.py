@@ -508,6 +508,10 @@ def _source_shorthand(data: dict, key: str, raw: str) -> tuple[dict, str | None]
     if key == "source":
         return _merge(data, preset(raw), ""), None
     sources = data["data"]["sources"]
+    if len(sources) > 1 and all(s.get("kind") == "dataset" for s in sources):
+        raise ConfigError(
+            f"{key}: the run has {len(sources)} real sources; set one with data.sources.N.{key.removeprefix('source.')}"
+        )
     if not (len(sources) == 1 and sources[0].get("kind") == "dataset"):
         data = _merge(data, yaml.safe_load((PRESETS / "_dataset.yaml").read_text()), "")
         sources = [{"kind": "dataset"}]

@@ -60,7 +60,23 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-class TextEncoder:
+class _Encoder:
+    """What both encoders share: a frozen model, its width, pooled states to features."""
+
+    model: torch.nn.Module
+    normalize: bool
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def _finish(self, pooled: torch.Tensor) -> np.ndarray:
+        if self.normalize:
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        return pooled.float().cpu().numpy()
+
+
+class TextEncoder(_Encoder):
     """A frozen text encoder; ``encode`` returns ``(n, hidden)`` float32 features."""
 
     def __init__(self, name: str, pooling: Literal["mean", "cls"] = "mean", normalize: bool = True,
@@ -70,10 +86,6 @@ class TextEncoder:
         self.tokenizer = _pretrained(AutoTokenizer, name, "tokenizer")
         self.model = _pretrained(AutoModel, name, "weights").eval().to(device or default_device())
         self.pooling, self.normalize, self.max_length = pooling, normalize, max_length
-
-    @property
-    def dim(self) -> int:
-        return int(self.model.config.hidden_size)
 
     @torch.inference_mode()
     def encode(self, texts: list[str], batch_size: int = 64, progress: Progress | None = None) -> np.ndarray:
@@ -92,13 +104,8 @@ class TextEncoder:
                 progress(min(start + batch_size, len(texts)), len(texts))
         return out
 
-    def _finish(self, pooled: torch.Tensor) -> np.ndarray:
-        if self.normalize:
-            pooled = torch.nn.functional.normalize(pooled, dim=-1)
-        return pooled.float().cpu().numpy()
 
-
-class ImageEncoder(TextEncoder):
+class ImageEncoder(_Encoder):
     """A frozen vision encoder (ViT, DINOv2, …) with its image processor.
 
     Images come as ``(n, H, W)`` grey or ``(n, H, W, C)`` arrays of any range: they are
@@ -136,4 +143,10 @@ def as_channels_last(images: np.ndarray, channels: int, lo: float, hi: float) ->
         if x.shape[-1] != 1:
             raise ValueError(f"images have {x.shape[-1]} channels, the model expects {channels}")
         x = np.repeat(x, channels, axis=-1)
-    return np.round((x - lo) * (255.0 / max(hi - lo, 1e-12))).astype(np.uint8)
+    return to_uint8(x, lo, hi)
+
+
+def to_uint8(images: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Values in ``[lo, hi]`` mapped onto 0–255 (8-bit images, what image processors expect);
+    values outside the range are clipped."""
+    return np.clip(np.round((images - lo) * (255.0 / max(hi - lo, 1e-12))), 0, 255).astype(np.uint8)

@@ -13,8 +13,6 @@ host: launch such a run as its own process (``torchrun --nproc_per_node=N script
 from __future__ import annotations
 
 import json
-import logging
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,14 +25,13 @@ from torch import nn
 from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+from models.backbone import pool
 from models.classifier import LossFn, plain_soft_cross_entropy
 from models.losses import soft_cross_entropy
+from models.training import make_trainer
 
-# Lightning's device banner and transformers' weight-loading bars repeat on every fit.
-for _name in ("lightning.pytorch", "lightning.fabric"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+# transformers' weight-loading bars repeat on every fit (models.training quiets Lightning).
 hf_logging.disable_progress_bar()
-warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
 
 Inputs = dict[str, np.ndarray]
 
@@ -109,14 +106,7 @@ class BackboneClassifier(nn.Module):
         dtype = self.head.weight.dtype  # a half-precision model needs half-precision pixels
         inputs = {k: v.to(dtype) if v.is_floating_point() else v for k, v in batch.items() if k in _MODEL_INPUTS}
         hidden = self.backbone(**inputs).last_hidden_state
-        if self.spec.pooling == "cls":
-            pooled = hidden[:, 0]
-        elif "attention_mask" in inputs:
-            mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
-        else:
-            pooled = hidden.mean(dim=1)
-        return self.head(pooled)
+        return self.head(pool(hidden, inputs.get("attention_mask"), self.spec.pooling))
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """What training changes: the head and the adapters, or every weight without LoRA."""
@@ -286,20 +276,8 @@ def finetune_classifier(
     if val_inputs is not None:
         module.val_data = (_as_tensors(val_inputs), torch.as_tensor(val_targets, dtype=torch.float32))
     best = _KeepBest(spec.patience)
-    trainer = L.Trainer(
-        max_epochs=spec.epochs,
-        accelerator=spec.accelerator,
-        devices=1,
-        precision=spec.precision,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-        # Some CUDA kernels (e.g. embedding backward) have no deterministic version: warn, not fail.
-        deterministic="warn",
-        callbacks=[best],
-    )
+    # Some CUDA kernels (e.g. embedding backward) have no deterministic version: warn, not fail.
+    trainer = make_trainer(spec.epochs, [best], spec.accelerator, precision=spec.precision, deterministic="warn")
     trainer.fit(module, train_dataloaders=loader)
     if best.best_state is not None:
         net.load_trainable_state(best.best_state)

@@ -24,7 +24,10 @@ warnings.filterwarnings("ignore", message=".*LBFGS.*")
 warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
 
 
-def make_trainer(max_epochs: int, callbacks: list | None = None, accelerator: str = "auto") -> L.Trainer:
+def make_trainer(
+    max_epochs: int, callbacks: list | None = None, accelerator: str = "auto", precision: str = "32-true",
+    deterministic: bool | str = True,
+) -> L.Trainer:
     """A Trainer without the per-step extras small models cannot afford.
 
     No progress bar, logger, summary, sanity pass or checkpoint files: per-epoch figures
@@ -34,12 +37,13 @@ def make_trainer(max_epochs: int, callbacks: list | None = None, accelerator: st
         max_epochs=max_epochs,
         accelerator=accelerator,
         devices=1,
+        precision=precision,
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
         num_sanity_val_steps=0,
-        deterministic=True,
+        deterministic=deterministic,
         callbacks=callbacks or [],
     )
 

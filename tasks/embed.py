@@ -21,7 +21,7 @@ from tasks.manifest import Manifest
 from tasks.stage import StageOutput, cached_stage
 
 if TYPE_CHECKING:
-    from flows.config import BackboneConfig
+    from flows.config import EncoderConfig
 
 log = logging.getLogger("w2s")
 
@@ -39,7 +39,7 @@ def backbone_fingerprint(name: str) -> str:
 
 
 @cached_stage
-def embed(out: StageOutput, backbone: BackboneConfig, weights: str, data: Manifest) -> None:
+def embed(out: StageOutput, backbone: EncoderConfig, weights: str, data: Manifest) -> None:
     """``weights``: :func:`backbone_fingerprint` of ``backbone.name``."""
     from transformers.utils import logging as hf_logging
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tasks.data import SPLITS, column_array, save_array
+from tasks.data import column_array, save_array
 from tasks.manifest import Manifest
 from tasks.stage import StageOutput
 
@@ -18,7 +18,6 @@ def raw_inputs(sources: list[Manifest], split: str) -> list:
     """Each source's raw inputs of ``split`` (texts, or images), in the order of its rows."""
     from datasets import load_from_disk
 
-    assert split in SPLITS
     out = []
     for m in sources:
         table = load_from_disk(str(m.dir))[split].with_format("arrow")[:]
@@ -45,7 +44,7 @@ def finetune_and_save(
 ) -> tuple[np.ndarray, object]:
     """Fine-tune on soft ``targets``, select the epoch on ``val_targets``; save the trainable
     weights and the test probabilities; return them and the fit."""
-    from models.backbone import resolve_backbone
+    from models.backbone import resolve_backbone, to_uint8
     from models.finetune import FinetuneSpec, encode_inputs, finetune_classifier, finetune_predict, save_finetuned
 
     path = resolve_backbone(backbone.name)
@@ -60,8 +59,7 @@ def finetune_and_save(
     def encode(x):
         if isinstance(x, list):
             return encode_inputs(path, texts=x, max_length=spec.max_length)
-        scaled = np.clip(np.round((x - lo) * (255.0 / max(hi - lo, 1e-12))), 0, 255).astype(np.uint8)
-        return encode_inputs(path, images=scaled)
+        return encode_inputs(path, images=to_uint8(x, lo, hi))
 
     result = finetune_classifier(path, spec, encode(inputs), targets, encode(val_inputs), val_targets, seed, loss_fn=loss_fn)
     save_finetuned(result, out.path("model"))

@@ -31,12 +31,8 @@ def make_splits(
 
     label, row, inputs = load_rows(data)
     facts = data.facts
-    if embedded is not None:
-        strong = load_array(embedded, "features")
-    elif facts["input_kind"] == "text":
-        raise ValueError(f"backbone.name: source '{facts['source']}' is text; name a backbone to encode it (e.g. minilm)")
-    else:
-        strong = inputs
+    # Text always has a backbone (the config insists); other inputs may be their own features.
+    strong = load_array(embedded, "features") if embedded is not None else inputs
     rng = np.random.default_rng([seed, 2])
     weak = weak_features(weak_view, facts, inputs, rng)
     keep = undersample(label, rng) if balance else np.arange(len(label))

@@ -56,7 +56,7 @@ def source_fingerprint(source: DatasetSource) -> str:
         for f in sorted([path] if path.is_file() else (p for p in path.rglob("*") if p.is_file())):
             if f.name == "state.json":  # datasets writes a random fingerprint there
                 continue
-            digest.update(f.name.encode())
+            digest.update((f.name if f == path else f.relative_to(path).as_posix()).encode())
             try:
                 digest.update(f.read_bytes())
             except OSError as e:
@@ -150,7 +150,8 @@ def read_rows(table: datasets.Dataset, source: DatasetSource) -> Rows:
         raise DataError(f"source.label_column: column '{source.label_column}' holds one class only ({names[label[0]]!r})")
     common = dict(label=label, label_names=names, row=rows)
     if source.text_column:
-        text = [table[need("text_column", source.text_column)][int(i)] for i in rows]
+        column = table[need("text_column", source.text_column)]
+        text = [column[int(i)] for i in rows]
         empty = [i for i, t in zip(rows, text) if not isinstance(t, str) or not t.strip()]
         if empty:
             raise DataError(f"source.text_column: column '{source.text_column}' has {len(empty)} empty texts (first at row {empty[0]})")

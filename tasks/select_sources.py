@@ -28,8 +28,15 @@ def select_sources(
     sources: list[Manifest],
 ) -> None:
     pools = []
+    budget = selection.rounds * selection.pull_size
     for i, source in enumerate(sources):
         pool = load_split([source], "w2s_train")
+        # Generated sources are checked with the config; a real one's size is known only now.
+        if selection.policy != "all" and budget > len(pool.label):
+            raise ValueError(
+                f"selection: budget rounds*pull_size={budget} exceeds the pool of source "
+                f"'{source.facts['source']}' ({len(pool.label)} points in w2s_train)"
+            )
         pools.append(
             SourcePool(
                 weak_probs=load_array(labels, f"pool_probs_{i}"),

@@ -37,6 +37,7 @@ def _w2s(home: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProc
         (["run", "source.path=/nowhere/data.csv"], "/nowhere/data.csv"),
         (["run", "source=digits", "source.colour=red"], "data.sources.0.colour"),
         (["run", "source=ucla_courses", "backbone.name=null"], "backbone.name"),
+        (["run", "source=ucla_levels", "source.max_rows=100"], "data.sources.N.max_rows"),
         (["run", "source=ucla_courses", "data.weak_view.kind=columns"], "data.weak_view"),
         (["run", "source=ucla_courses", "backbone.mode=finetune", "method=csl"], "method"),
     ],

@@ -6,6 +6,7 @@ import pytest
 
 from flows.config import load_config
 from flows.experiment import w2s_experiment
+from tasks import tracking
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -49,10 +50,30 @@ def test_a_method_change_on_text_recomputes_neither_embeddings_nor_the_weak_mode
     assert not edited["stages"]["ingest_dataset"]["cached"] and not edited["stages"]["embed"]["cached"]
 
 
+def _stage_metrics(result: dict, stage: str) -> dict:
+    c = tracking.client()
+    experiment = c.get_run(result["mlflow_run_id"]).info.experiment_id
+    runs = c.search_runs(
+        [experiment], f"tags.mlflow.parentRunId = '{result['mlflow_run_id']}' and tags.`w2s.stage` = '{stage}'"
+    )
+    assert len(runs) == 1
+    return runs[0].data.metrics
+
+
 def test_a_vision_backbone_by_path_embeds_images_for_the_strong_side(tiny_vit):
     result = _run("source=digits", f"backbone.name={tiny_vit}", "source.max_rows=300", "ceiling.arch=linear", "strong.arch=linear")
     assert not result["stages"]["embed"]["cached"]
-    assert 0.0 <= result["metrics"]["acc_ceiling"] <= 1.0
+    # The strong side sees the ViT's 32 features; the weak side the 4x4 pooled image.
+    assert _stage_metrics(result, "embed")["dim"] == 32
+    splits = _stage_metrics(result, "make_splits")
+    assert splits["d"] == 32 and splits["d_weak"] == 16
+
+
+def test_a_budget_larger_than_a_real_pool_names_the_source(tmp_path):
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(150, 3)), columns=["a", "b", "c"]).assign(y=[0, 1] * 75)
+    frame.to_csv(tmp_path / "small.csv", index=False)
+    with pytest.raises(ValueError, match=r"exceeds the pool of source 'data' \(80 points"):
+        _run(f"source.path={tmp_path / 'small.csv'}", "source.label_column=y", "selection.policy=ucb1")
 
 
 @pytest.mark.slow
