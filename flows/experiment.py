@@ -33,9 +33,9 @@ from tasks.weak_label import weak_label
 
 
 @flow(name="w2s-experiment", log_prints=False)
-def w2s_experiment(config: ExperimentConfig, refresh: tuple[str, ...] = ()) -> dict:
+def w2s_experiment(config: ExperimentConfig, refresh: tuple[str, ...] = (), rerun_from: tuple[str, ...] = ()) -> dict:
     with tracking.parent_run(config, flow_run.get_id(), f"{config.method}-seed{config.seed}") as run:
-        return run_experiment(config, run, refresh)
+        return run_experiment(config, run, refresh, rerun_from)
 
 
 def ingest_sources(stage: StageRunner, config: ExperimentConfig) -> list[Manifest]:
@@ -55,11 +55,10 @@ def ingest_sources(stage: StageRunner, config: ExperimentConfig) -> list[Manifes
     return splits
 
 
-def run_experiment(config: ExperimentConfig, run: RunContext, refresh: tuple[str, ...] = ()) -> dict:
-    """The DAG for one config, reporting to ``run``: the body of the flow, and of each cell of
-    a study that runs many configs over shared cached stages."""
+def experiment_stages(stage, config: ExperimentConfig) -> dict[str, Manifest]:
+    """The DAG's wiring for one config: which stage consumes which. ``stage`` runs them (a
+    StageRunner) or only says what running them would do (a Planner)."""
     seed = config.seed
-    stage = StageRunner(run, frozenset(refresh))
     sources = ingest_sources(stage, config)
     weak = stage(train_weak, config.weak, seed, sources)
     labels = stage(weak_label, weak, sources)
@@ -79,15 +78,25 @@ def run_experiment(config: ExperimentConfig, run: RunContext, refresh: tuple[str
         finetune,
     )
     report = stage(evaluate, weak, ceiling, student, sources)
+    return {"overlap": overlap, "selection": selection, "report": report}
 
+
+def run_experiment(
+    config: ExperimentConfig, run: RunContext, refresh: tuple[str, ...] = (), rerun_from: tuple[str, ...] = ()
+) -> dict:
+    """One config's DAG, reporting to ``run``: the body of the flow, and of each cell of a
+    study or sweep that runs many configs over shared cached stages."""
+    stage = StageRunner(run, frozenset(refresh), frozenset(rerun_from))
+    out = experiment_stages(stage, config)
+    report = out["report"]
     metrics = report.facts["metrics"]
     tracking.record_outcome(run, metrics, stage.records, [report.file(PLOT)])
     return {
         "metrics": metrics,
         "method": config.method,
         "select_on": report.facts["select_on"],
-        "overlap": overlap.facts["sources"],
-        "selection": selection.facts,
+        "overlap": out["overlap"].facts["sources"],
+        "selection": out["selection"].facts,
         "stages": stage.records,
         "mlflow_run_id": run.parent_run_id,
         "config_hash": config.fingerprint(),

@@ -1,4 +1,4 @@
-"""Runs stages inside a flow: result storage, forced refreshes, and which stages were cache hits."""
+"""Runs stages inside a flow: result storage, locks, forced reruns, and which stages were cache hits."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tasks.locks import lock_manager
 from tasks.manifest import Manifest
-from tasks.stage import RunContext
-from tasks.workspace import prefect_results
+from tasks.stage import RunContext, artifacts_intact, cache_record
+from tasks.workspace import home, prefect_results
 
 log = logging.getLogger("w2s")
 
@@ -18,30 +19,35 @@ log = logging.getLogger("w2s")
 class StageRunner:
     """Calls cached stages and keeps the record: cached or computed, seconds, manifest.
 
-    A stage named in ``refresh`` is recomputed, and so is every stage that consumes a
-    manifest a refreshed stage produced: that is "the stage and what depends on it",
-    read off the data flow rather than a hand-kept list.
+    ``refresh`` recomputes the named stages; what consumes their output then reruns only
+    if that output changed. ``rerun_from`` recomputes the named stages and everything
+    downstream of them, read off the data flow (who consumes a manifest a forced stage
+    produced) rather than a hand-kept list. Stages are named by stage or by label.
     """
 
     run: RunContext
     refresh: frozenset[str] = frozenset()
+    rerun_from: frozenset[str] = frozenset()
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _refreshed_keys: set[str] = field(default_factory=set)
+    _downstream_keys: set[str] = field(default_factory=set)
 
     def __call__(self, stage, *args, label: str | None = None, **kwargs) -> Any:
         """Run ``stage``; ``label`` names its record and MLflow run when it plays several roles."""
         name = label or stage.name
-        inputs = _manifests(args) + _manifests(kwargs)
-        force = stage.name in self.refresh or any(m.key in self._refreshed_keys for m in inputs)
+        key = stage.fn.cache_key(*args, **kwargs)
+        from_here = bool({stage.name, name} & self.rerun_from) or any(
+            m.key in self._downstream_keys for m in manifests_in((args, kwargs))
+        )
+        force = from_here or bool({stage.name, name} & self.refresh) or self._stale(stage.name, name, key)
         started = time.perf_counter()
         run = replace(self.run, label=label) if label else self.run
-        state = stage.with_options(result_storage=prefect_results(), refresh_cache=force)(
-            *args, run=run, return_state=True, **kwargs
-        )
+        state = stage.with_options(
+            result_storage=prefect_results(), refresh_cache=force, cache_policy=_serializable(stage.cache_policy)
+        )(*args, run=run, return_state=True, **kwargs)
         manifest = state.result()  # raises the stage's own error if it failed
         cached = state.name == "Cached"
-        if force:
-            self._refreshed_keys.add(manifest.key)
+        if from_here:
+            self._downstream_keys.add(manifest.key)
         record = self.records.setdefault(name, {"cached": True, "seconds": 0.0, "runs": 0})
         record["cached"] = record["cached"] and cached
         record["seconds"] = round(record["seconds"] + time.perf_counter() - started, 3)
@@ -49,16 +55,41 @@ class StageRunner:
         log.info("%-15s %s  %.2fs", name, "cached" if cached else "computed", time.perf_counter() - started)
         return manifest
 
+    @staticmethod
+    def _stale(stage: str, name: str, key: str) -> bool:
+        """A cache record whose artifacts were deleted or damaged: recompute instead of failing later."""
+        if cache_record(key).is_file() and not artifacts_intact(stage, key):
+            log.warning("%s: the cached artifacts are missing or damaged; recomputing", name)
+            return True
+        return False
+
     @property
     def cache_hits(self) -> dict[str, bool]:
         return {name: r["cached"] for name, r in self.records.items()}
 
 
-def _manifests(value: Any) -> list[Manifest]:
+def tally_stages(total: dict, records: dict) -> None:
+    """Stage records summed over the cells of a study or sweep: a stage counts as cached only
+    if it always was; ``computed`` counts the times it really ran."""
+    for name, r in records.items():
+        t = total.setdefault(name, {"cached": True, "seconds": 0.0, "runs": 0, "computed": 0})
+        t["cached"] = t["cached"] and r["cached"]
+        t["seconds"] = round(t["seconds"] + r["seconds"], 3)
+        t["runs"] += r["runs"]
+        t["computed"] += 0 if r["cached"] else r["runs"]
+
+
+def _serializable(policy):
+    """The stage's cache policy under a per-key lock: a second caller of the same key, in
+    another thread or process, waits for the first and then reads its result as a cache hit."""
+    return policy.configure(lock_manager=lock_manager(home() / "locks"), isolation_level="SERIALIZABLE")
+
+
+def manifests_in(value: Any) -> list[Manifest]:
     if isinstance(value, Manifest):
         return [value]
     if isinstance(value, dict):
         value = list(value.values())
     if isinstance(value, (list, tuple)):
-        return [m for v in value for m in _manifests(v)]
+        return [m for v in value for m in manifests_in(v)]
     return []

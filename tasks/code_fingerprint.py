@@ -69,10 +69,17 @@ def code_dependencies(module: str) -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def code_fingerprint(module: str) -> str:
-    digest = hashlib.sha256()
+def code_hashes(module: str) -> dict[str, str]:
+    """SHA-256 of each source file ``module`` runs, by module name: what ``w2s plan`` compares."""
+    hashes = {}
     for name in code_dependencies(module):
         path = _module_file(name)
-        digest.update(name.encode())
-        digest.update(path.read_bytes() if path else b"")
+        hashes[name] = hashlib.sha256(path.read_bytes() if path else b"").hexdigest()
+    return hashes
+
+
+def code_fingerprint(module: str) -> str:
+    digest = hashlib.sha256()
+    for name, sha in code_hashes(module).items():
+        digest.update(f"{name}:{sha};".encode())
     return digest.hexdigest()

@@ -35,14 +35,19 @@ class Manifest(BaseModel):
         return self.dir / name
 
 
+# The stage's own record of how it was computed (code hashes, parameters): it says why a
+# result exists, not what it is, so a comment edited in a module must not change it.
+STAGE_RECORD = "_stage.json"
+
+
 def fingerprint_dir(path: Path) -> str:
     """SHA-256 over the relative names and bytes of every file under ``path``.
 
     ``datasets`` writes a random ``_fingerprint`` into ``state.json``; it is skipped so that
-    identical content gives an identical fingerprint.
+    identical content gives an identical fingerprint, and so is the stage record.
     """
     digest = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file() and p.name != "state.json"):
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and p.name not in ("state.json", STAGE_RECORD)):
         digest.update(f.relative_to(path).as_posix().encode())
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import os
 import shutil
 import time
@@ -21,11 +22,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from prefect import task
+from prefect.cache_policies import CacheKeyFnPolicy
 
 from tasks import tracking
-from tasks.code_fingerprint import code_fingerprint
-from tasks.manifest import Manifest, canonical, fingerprint_dir, hash_json
-from tasks.workspace import artifacts_root, home
+from tasks.code_fingerprint import code_fingerprint, code_hashes
+from tasks.manifest import STAGE_RECORD, Manifest, canonical, fingerprint_dir, hash_json
+from tasks.workspace import artifacts_root, home, prefect_results
 
 
 @dataclass(frozen=True)
@@ -55,36 +57,72 @@ def stage_key(name: str, module: str, inputs: dict[str, Any]) -> str:
     return hash_json({"stage": name, "code": code_fingerprint(module), "inputs": inputs})
 
 
+def artifact_dir(stage: str, key: str) -> Path:
+    return artifacts_root() / stage / key[:32]
+
+
+def cache_record(key: str) -> Path:
+    """Prefect's persisted result for a stage key: its presence is what makes a cache hit."""
+    return prefect_results() / key
+
+
+def artifacts_intact(stage: str, key: str) -> bool:
+    """Whether the folder behind a cache record still holds every file, at its size, that
+    the stage wrote: a deleted or truncated artifact makes the record stale."""
+    folder = artifact_dir(stage, key)
+    try:
+        files = json.loads((folder / STAGE_RECORD).read_text())["files"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return all((folder / rel).is_file() and (folder / rel).stat().st_size == size for rel, size in files.items())
+
+
+def read_stage_record(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / STAGE_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def cached_stage(fn: Callable[..., None]) -> Any:
-    """Wrap ``fn(out, **inputs)`` as a Prefect task keyed on content and code."""
+    """Wrap ``fn(out, **inputs)`` as a Prefect task keyed on content and code.
+
+    The task's function carries ``cache_key(*args, **kwargs)``, the key a call would have,
+    so that a plan can be drawn without running anything.
+    """
     name = fn.__name__
     signature = inspect.signature(fn)
     inputs = [p for p in signature.parameters.values() if p.name != "out"]
     run_param = inspect.Parameter("run", inspect.Parameter.KEYWORD_ONLY, default=None)
+    stage_signature = signature.replace(parameters=[*inputs, run_param], return_annotation=Manifest)
+
+    def parameters_of(args: tuple, kwargs: dict) -> dict[str, Any]:
+        bound = stage_signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return {k: v for k, v in bound.arguments.items() if k != "run"}
 
     def key_of(parameters: dict[str, Any]) -> str:
         return stage_key(name, fn.__module__, {k: v for k, v in parameters.items() if k != "run"})
 
     @functools.wraps(fn)
-    def body(*args, run: RunContext | None = None, **kwargs) -> Manifest:
-        bound = body.__signature__.bind(*args, run=run, **kwargs)
-        bound.apply_defaults()
-        params = dict(bound.arguments)
-        params.pop("run")
+    def body(*args, **kwargs) -> Manifest:
+        run = kwargs.pop("run", None)
+        params = parameters_of(args, kwargs)
         key = key_of(params)
-        final = artifacts_root() / name / key[:32]
+        final = artifact_dir(name, key)
         scratch = final.parent / f".tmp-{key[:16]}-{uuid.uuid4().hex[:8]}"
         scratch.mkdir(parents=True)
         out = StageOutput(scratch)
         started = time.perf_counter()
         try:
             fn(out, **params)
+            out.facts["seconds"] = round(time.perf_counter() - started, 4)
+            _write_record(scratch, name, key, fn.__module__, params)
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        out.facts["seconds"] = round(time.perf_counter() - started, 4)
         fingerprint = fingerprint_dir(scratch)
-        if final.exists():  # a record lost, or an identical concurrent computation
+        if final.exists():  # a stale record's leftovers, or a forced recompute
             shutil.rmtree(final)
         os.replace(scratch, final)
         out.dir = final
@@ -98,15 +136,26 @@ def cached_stage(fn: Callable[..., None]) -> Any:
             mlflow_run_id=run_id,
         )
 
-    body.__signature__ = signature.replace(parameters=[*inputs, run_param], return_annotation=Manifest)
+    body.__signature__ = stage_signature
     del body.__wrapped__  # Prefect must bind our signature, not fn's
+    body.cache_key = lambda *args, **kwargs: key_of(parameters_of(args, kwargs))
+    body.bound_parameters = parameters_of
+    body.stage_module = fn.__module__
     return task(
         body,
         name=name,
-        cache_key_fn=lambda context, parameters: key_of(parameters),
+        cache_policy=CacheKeyFnPolicy(cache_key_fn=lambda context, parameters: key_of(parameters)),
         persist_result=True,
         result_serializer="json",
     )
+
+
+def _write_record(folder: Path, name: str, key: str, module: str, params: dict[str, Any]) -> None:
+    """How this result was made: code hashes per module, parameters, and each file's size.
+    Written inside the scratch folder, so it is committed with the artifacts or not at all."""
+    files = {f.relative_to(folder).as_posix(): f.stat().st_size for f in sorted(folder.rglob("*")) if f.is_file()}
+    record = {"stage": name, "key": key, "code": code_hashes(module), "params": canonical(params), "files": files}
+    (folder / STAGE_RECORD).write_text(json.dumps(record, sort_keys=True, indent=1))
 
 
 def _track(name: str, params: dict[str, Any], out: StageOutput, key: str, run: RunContext) -> str | None:

@@ -40,6 +40,7 @@ def test_identical_rerun_is_all_cache_hits(first_run):
     again = w2s_experiment(config)
     assert all(_cached(again).values())
     assert again["metrics"] == result["metrics"]
+    assert artifact_dir("train_weak", key).is_dir()
 
 
 def test_method_change_reuses_upstream(first_run):
@@ -50,13 +51,44 @@ def test_method_change_reuses_upstream(first_run):
     assert not cached["train_strong"] and not cached["evaluate"]
 
 
-def test_refresh_recomputes_the_stage_and_its_dependents_only(first_run):
+def test_refresh_recomputes_the_stage_and_downstream_only_if_its_output_changed(first_run):
     config, result = first_run
-    refreshed = w2s_experiment(config, ("weak_label",))
+    refreshed = w2s_experiment(config, refresh=("weak_label",))
     cached = _cached(refreshed)
+    assert not cached["weak_label"]
+    # Labelling is deterministic: the same labels come out, so nothing after it reruns.
+    assert all(cached[s] for s in cached if s != "weak_label")
+    assert refreshed["metrics"] == result["metrics"]
+
+
+def test_rerun_from_recomputes_the_stage_and_everything_downstream(first_run):
+    config, result = first_run
+    rerun = w2s_experiment(config, rerun_from=("weak_label",))
+    cached = _cached(rerun)
     assert cached["ingest"] and cached["train_weak"] and cached["train_ceiling"]
     assert not any(cached[s] for s in ("weak_label", "detect_overlap", "select_sources", "train_strong", "evaluate"))
-    assert refreshed["metrics"] == result["metrics"]  # deterministic recomputation
+    assert rerun["metrics"] == result["metrics"]  # deterministic recomputation
+
+
+def test_deleted_artifact_behind_a_cache_record_is_recomputed(first_run):
+    import shutil
+
+    from tasks.stage import artifact_dir
+
+    config, result = first_run
+    run = tracking.client().get_run(result["mlflow_run_id"])
+    weak_runs = tracking.client().search_runs(
+        [run.info.experiment_id],
+        f"tags.mlflow.parentRunId = '{run.info.run_id}' and tags.`w2s.stage` = 'train_weak'",
+    )
+    key = weak_runs[0].data.tags["w2s.cache_key"]
+    shutil.rmtree(artifact_dir("train_weak", key))
+    again = w2s_experiment(config)
+    cached = _cached(again)
+    assert not cached["train_weak"]  # detected, recomputed: no failure downstream
+    assert cached["ingest"] and cached["weak_label"]  # same weights, same labels: the rest stays cached
+    assert again["metrics"] == result["metrics"]
+    assert artifact_dir("train_weak", key).is_dir()
 
 
 def test_mlflow_holds_parent_and_child_runs(first_run):
