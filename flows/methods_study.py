@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 
 from flows import tracking
 from flows.experiment import run_experiment
-from flows.runner import StageRunner
+from flows.runner import StageRunner, tally_stages
 from flows.study_config import MethodsStudyConfig
 from tasks.report_methods_study import DATA, PLOT, TABLE, report_methods_study
 
@@ -33,7 +33,7 @@ def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dic
                     name = f"{setting}/{variant}/seed{seed}"
                     with tracking.parent_run(cell, flow_run_id, name, within=run, tags=tags) as cell_run:
                         result = run_experiment(cell, cell_run)
-                    _tally(stages, result["stages"])
+                    tally_stages(stages, result["stages"])
                     m = result["metrics"]
                     cells.append({
                         "setting": setting, "variant": variant, "method": cell.method, "seed": seed,
@@ -45,7 +45,7 @@ def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dic
         # Run ids stay out of the report's inputs: they change every run and would defeat its cache.
         reporter = StageRunner(run)
         report = reporter(report_methods_study, cells, config.model_dump(mode="json"))
-        _tally(stages, reporter.records)
+        tally_stages(stages, reporter.records)
         files = [report.file(n) for n in (TABLE, PLOT, DATA)]
         tracking.record_outcome(run, {"cells": len(cells)}, stages, files)
     return {
@@ -57,12 +57,3 @@ def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dic
         "config_hash": config.fingerprint(),
     }
 
-
-def _tally(total: dict, records: dict) -> None:
-    """Cache hits summed over cells: a stage counts as cached only if it always was."""
-    for name, r in records.items():
-        t = total.setdefault(name, {"cached": True, "seconds": 0.0, "runs": 0, "computed": 0})
-        t["cached"] = t["cached"] and r["cached"]
-        t["seconds"] = round(t["seconds"] + r["seconds"], 3)
-        t["runs"] += r["runs"]
-        t["computed"] += 0 if r["cached"] else r["runs"]

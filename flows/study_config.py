@@ -6,6 +6,9 @@ with no checkpoint selection at all, so no number is chosen on any labels.
 
 from __future__ import annotations
 
+import itertools
+import json
+
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -192,3 +195,61 @@ class MethodsStudyConfig(JobConfig):
         updates = dict(self.settings[setting])
         bundled = [preset(updates.pop("source"))] if "source" in updates else []
         return build_config([*bundled, self.variants[variant], updates, fixed], schema=ExperimentConfig)
+
+
+class SweepConfig(JobConfig):
+    """The product of ``grid``'s values over one experiment config: every combination is a
+    cell, run through the experiment's DAG as a nested MLflow run tagged with the sweep's
+    ``name`` and its own values.
+
+    A cell's config is the experiment's defaults, updated by ``base`` (a ``source: NAME``
+    in it applies that bundled preset first), then by ``overrides`` (``key=value``), then
+    by its grid values (dotted keys, as on the command line). Cells that agree on what a
+    stage reads share that stage through the cache: four methods × three seeds train the
+    weak model three times.
+    """
+
+    FREE_FORM: ClassVar[tuple[str, ...]] = ("base", "grid")
+
+    experiment: str = Field("w2s-sweep", min_length=1)
+    name: str = Field("sweep", pattern=r"^[\w.-]+$", description="tags every cell: w2s.sweep=NAME")
+    base: dict = {}
+    overrides: tuple[str, ...] = ()
+    grid: dict[str, list] = {"method": ["xent", "xent_hard", "aux_conf", "adapt_conf"], "seed": [0, 1, 2]}
+    runner: Literal["threads", "dask"] = Field("threads", description="Prefect task runner for the cells")
+    workers: int = Field(2, ge=1, description="cells at once (threads) or Dask workers of a local cluster")
+    dask_address: str | None = Field(None, description="a running Dask scheduler; default: start a local cluster")
+
+    @model_validator(mode="after")
+    def _cells_are_valid(self):
+        if not self.grid:
+            raise ValueError("grid: give at least one key with a list of values")
+        for key, values in self.grid.items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"grid.{key}: give a non-empty list of values")
+        if self.dask_address and self.runner != "dask":
+            raise ValueError("dask_address: only used with runner=dask")
+        for axes in self.combinations():
+            try:
+                self.cell(axes)
+            except ValueError as e:
+                raise ValueError(f"cell {cell_label(axes)}: {e}") from None
+        return self
+
+    def combinations(self) -> list[dict]:
+        keys = list(self.grid)
+        return [dict(zip(keys, values)) for values in itertools.product(*self.grid.values())]
+
+    def cell(self, axes: dict):
+        from flows.config import ExperimentConfig, build_config, preset
+
+        base = dict(self.base)
+        bundled = [preset(base.pop("source"))] if "source" in base else []
+        values = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in axes.items()]
+        return build_config(
+            [*bundled, base, {"experiment": self.experiment}], [*self.overrides, *values], schema=ExperimentConfig
+        )
+
+
+def cell_label(axes: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in axes.items())

@@ -156,3 +156,19 @@ def methods_rows(cells: list[dict], baseline: str = "xent", metrics: tuple[str, 
             )
         rows.append(row)
     return rows
+
+
+def sweep_rows(cells: list[dict], axes: list[str], metrics: tuple[str, ...]) -> list[dict]:
+    """One row per combination of the sweep's ``axes`` other than ``seed``: each metric's mean
+    and 95% CI half-width over that combination's seeds, in the order cells first appear."""
+    groups: dict[tuple, list[dict]] = {}
+    keys = [a for a in axes if a != "seed"]
+    for cell in cells:
+        groups.setdefault(tuple(repr(cell["axes"][k]) for k in keys), []).append(cell)
+    rows = []
+    for members in groups.values():
+        row = {"axes": {k: members[0]["axes"][k] for k in keys}, "n_seeds": len(members)}
+        for name in metrics:
+            row[name], row[f"{name}_ci"] = mean_ci(np.array([m[name] for m in members], dtype=np.float64))
+        rows.append(row)
+    return rows

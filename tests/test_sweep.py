@@ -1,0 +1,109 @@
+"""Sweeps: the grid's cells fan out on a task runner and share upstream stages through the cache."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from flows.cli import main, split_top_level
+from flows.config import ConfigError, build_config
+from flows.study_config import SweepConfig
+from flows.sweep import run_sweep
+from tasks import tracking
+
+SMALL = yaml.safe_load((Path(__file__).parent / "small.yaml").read_text())
+METHODS = ["xent", "xent_hard", "aux_conf", "adapt_conf"]
+
+
+def _sweep(grid: dict, **spec) -> SweepConfig:
+    return build_config([{"base": SMALL, "grid": grid, **spec}], schema=SweepConfig)
+
+
+@pytest.fixture(scope="module")
+def four_by_three(prefect_harness):
+    # Seeds no other test uses, so that the weak model really is trained here.
+    config = _sweep({"method": METHODS, "seed": [201, 202, 203]}, name="reuse-test", workers=3)
+    return config, run_sweep(config)
+
+
+def test_four_methods_three_seeds_train_the_weak_model_three_times(four_by_three):
+    _, result = four_by_three
+    assert not result["failed"] and len(result["cells"]) == 12
+    stages = result["stages"]
+    assert stages["train_weak"]["runs"] == 12 and stages["train_weak"]["computed"] == 3
+    assert stages["train_ceiling"]["computed"] == 3 and stages["weak_label"]["computed"] == 3
+    assert stages["train_strong"]["computed"] == 12  # one student per cell
+    # MLflow agrees: three train_weak child runs under the sweep's cells, each computed once.
+    c = tracking.client()
+    sweep_run = c.get_run(result["mlflow_run_id"])
+    weak_runs = c.search_runs(
+        [sweep_run.info.experiment_id], "tags.`w2s.sweep` = 'reuse-test' and tags.`w2s.stage` = 'train_weak'"
+    )
+    assert len(weak_runs) == 3
+    assert len({r.data.tags["w2s.cache_key"] for r in weak_runs}) == 3
+
+
+def test_cells_are_tagged_nested_runs_and_the_table_aggregates_over_seeds(four_by_three):
+    _, result = four_by_three
+    c = tracking.client()
+    cells = [c.get_run(cell["mlflow_run_id"]) for cell in result["cells"]]
+    assert {r.data.tags["mlflow.parentRunId"] for r in cells} == {result["mlflow_run_id"]}
+    assert {r.data.tags["w2s.grid.method"] for r in cells} == set(METHODS)
+    assert {r.data.tags["w2s.cell"] for r in cells} == {f"method={m},seed={s}" for m in METHODS for s in (201, 202, 203)}
+    table = result["table"]
+    for method in METHODS:
+        row = next(line for line in table.splitlines() if line.startswith(f"| {method} |"))
+        accs = [cell["acc_w2s"] for cell in result["cells"] if cell["axes"]["method"] == method]
+        mean = np.mean(accs)
+        half = 4.303 * np.std(accs, ddof=1) / np.sqrt(3)  # t(0.975, 2 dof)
+        assert f"| 3 |" in row and f"{mean:.3f} ± {half:.3f}" in row
+
+
+def test_a_failed_cell_is_reported_and_the_others_finish(prefect_harness, tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 4))
+    frame = pd.DataFrame(x, columns=list("abcd")).assign(y=np.where(x[:, 0] + x[:, 1] > 0, "yes", "no"))
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    config = _sweep(
+        {"source.label_column": ["y", "no_such_column"]},
+        base={}, overrides=[f"source.path={tmp_path / 'data.csv'}", "source.label_column=y", "data.weak_view.kind=columns",
+                            "data.weak_view.columns=[a]"],
+    )
+    result = run_sweep(config)
+    assert [c["cell"] for c in result["cells"]] == ["source.label_column=y"]
+    [failed] = result["failed"]
+    assert failed["cell"] == "source.label_column=no_such_column" and "no_such_column" in failed["error"]
+    assert "FAILED source.label_column=no_such_column" in result["table"]
+    failed_runs = tracking.client().search_runs(
+        [tracking.client().get_run(result["mlflow_run_id"]).info.experiment_id],
+        "tags.`w2s.cell` = 'source.label_column=no_such_column' and attributes.status = 'FAILED'",
+    )
+    assert len(failed_runs) == 1
+
+
+@pytest.mark.slow
+def test_a_dask_sweep_on_a_local_cluster_matches_the_threaded_one(four_by_three):
+    config, threaded = four_by_three
+    subset = _sweep({"method": ["xent", "aux_conf"], "seed": [201]}, name="dask-test", runner="dask", workers=2)
+    result = run_sweep(subset)
+    assert not result["failed"]
+    by_cell = {c["cell"]: c for c in threaded["cells"]}
+    for cell in result["cells"]:
+        assert cell["acc_w2s"] == by_cell[cell["cell"]]["acc_w2s"]  # the same stages, read from the shared cache
+    assert result["stages"]["train_weak"]["computed"] == 0
+
+
+def test_grid_items_split_on_top_level_commas_only():
+    assert split_top_level("xent,aux_conf") == ["xent", "aux_conf"]
+    assert split_top_level("[1,2],[1,3]") == ["[1,2]", "[1,3]"]
+    assert split_top_level("0.5") == ["0.5"]
+
+
+def test_a_bad_cell_is_refused_before_anything_runs(capsys):
+    assert main(["sweep", "method=xent,nonsense", "seed=0,1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cell method=nonsense,seed=0" in err and "method" in err
+    with pytest.raises(ConfigError, match="grid.seed"):
+        _sweep({"seed": []})
