@@ -1,7 +1,11 @@
 """``w2s``: a thin command line over the flows.
 
-    w2s run [CONFIG.yaml] [key=value ...] [--refresh STAGE ...] [--json]
+    w2s run [CONFIG.yaml] [key=value ...] [--refresh STAGE ...] [--from STAGE ...] [--json]
+    w2s plan [CONFIG.yaml] [key=value ...] [--refresh STAGE ...] [--from STAGE ...] [--json]
+    w2s sweep [SWEEP.yaml] [CONFIG.yaml] [key=v1,v2 ...] [--runner threads|dask] [--out DIR] [--json]
     w2s study overlap|selection|methods [CONFIG.yaml] [key=value ...] [--out DIR] [--json]
+    w2s compare [--experiment E] [--filter TAG=V ...] [--metrics m1,m2] [--out DIR]
+    w2s serve [--file deployments/prefect.yaml]
     w2s ui [--port 5000]
 
 Heavy modules (Prefect, MLflow, torch) are imported only once the arguments are known
@@ -39,11 +43,31 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run one experiment (defaults: the built-in synthetic sources)")
-    run.add_argument("items", nargs="*", metavar="[CONFIG.yaml] key=value", help="a YAML config and/or overrides")
-    run.add_argument("--refresh", action="append", default=[], metavar="STAGE", help="recompute STAGE and what depends on it")
+    _config_items(run)
+    _rerun_options(run)
     run.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
     run.set_defaults(handler=_run)
+
+    plan = sub.add_parser("plan", help="say which stages a run would recompute, and why, without running it")
+    _config_items(plan)
+    _rerun_options(plan)
+    plan.add_argument("--json", action="store_true", help="print the plan as one JSON object on stdout")
+    plan.set_defaults(handler=_plan)
+
+    sweep = sub.add_parser("sweep", help="run the product of a grid of overrides as one flow, cells sharing cached stages")
+    sweep.add_argument(
+        "items", nargs="*", metavar="[SWEEP.yaml] [CONFIG.yaml] key=v1,v2",
+        help="a sweep file (with a grid:), an experiment config, key=value overrides; a comma makes a grid axis",
+    )
+    sweep.add_argument("--name", help="tags every cell w2s.sweep=NAME (default: the sweep file's, or 'sweep')")
+    sweep.add_argument("--runner", choices=("threads", "dask"), help="Prefect task runner for the cells (default threads)")
+    sweep.add_argument("--workers", type=int, help="cells at once, or Dask workers of the local cluster")
+    sweep.add_argument("--dask-address", help="a running Dask scheduler (tcp://HOST:PORT); implies --runner dask")
+    sweep.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here")
+    sweep.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    sweep.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    sweep.set_defaults(handler=_sweep)
 
     study = sub.add_parser("study", help="run a study: overlap density, source selection (RESEARCH.md §1), methods (§2–§4)")
     study.add_argument("name", choices=sorted(STUDIES), help="which study")
@@ -53,11 +77,40 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
     study.set_defaults(handler=_study)
 
+    compare = sub.add_parser("compare", help="a table (and plot) of runs from the MLflow store: what differed, what came out")
+    compare.add_argument("--experiment", help="an MLflow experiment name (default: every experiment)")
+    compare.add_argument("--filter", action="append", default=[], metavar="TAG=V", help="keep runs with this tag value")
+    compare.add_argument("--metrics", help="comma-separated metric names (default: acc_weak,acc_ceiling,acc_w2s,pgr)")
+    compare.add_argument("--limit", type=int, default=200, help="the newest N matching runs")
+    compare.add_argument("--out", metavar="DIR", help="where compare.png goes (default: W2S_HOME/compare)")
+    compare.set_defaults(handler=_compare)
+
+    serve = sub.add_parser("serve", help="serve the deployments of a prefect.yaml, with their schedules, from this process")
+    serve.add_argument("--file", default=None, help="default: deployments/prefect.yaml of this project")
+    serve.add_argument("--only", action="append", default=[], metavar="NAME", help="serve only these deployments")
+    serve.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    serve.set_defaults(handler=_serve)
+
     ui = sub.add_parser("ui", help="open the MLflow UI on the workspace's store")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (loopback unless told otherwise)")
     ui.set_defaults(handler=_ui)
     return parser
+
+
+def _config_items(parser) -> None:
+    parser.add_argument("items", nargs="*", metavar="[CONFIG.yaml] key=value", help="a YAML config and/or overrides")
+
+
+def _rerun_options(parser) -> None:
+    parser.add_argument(
+        "--refresh", action="append", default=[], metavar="STAGE",
+        help="recompute STAGE; what follows reruns only if its output changed",
+    )
+    parser.add_argument(
+        "--from", dest="rerun_from", action="append", default=[], metavar="STAGE",
+        help="recompute STAGE and everything downstream of it",
+    )
 
 
 def configure_environment(verbose: bool = False) -> Path:
@@ -77,6 +130,7 @@ def configure_environment(verbose: bool = False) -> Path:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "info" if verbose else "error")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("w2s").setLevel(logging.INFO)
     return root
@@ -134,21 +188,151 @@ def _execute(args, what: str, call) -> int:
         print(result["table"] if "table" in result else format_summary(result))
         for path in result.get("written", []):
             print(f"wrote {path}")
+    failed = result.get("failed", [])
+    if failed:  # the other cells finished and are reported; the command still says it failed
+        print(f"w2s: error: {len(failed)} cell(s) of the {what} failed: {failed[0]['cell']}: {failed[0]['error']}", file=sys.stderr)
+        return 1
     return 0
 
 
-def _run(args) -> int:
+def _stages(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
     from flows.config import STAGES
 
+    for option, names in (("--refresh", args.refresh), ("--from", args.rerun_from)):
+        unknown = [s for s in names if s not in STAGES]
+        if unknown:
+            raise UserError(f"{option}: unknown stage '{unknown[0]}' (stages: {', '.join(STAGES)})")
+    return tuple(args.refresh), tuple(args.rerun_from)
+
+
+def _run(args) -> int:
     config = _config(args.items)
-    unknown = [s for s in args.refresh if s not in STAGES]
-    if unknown:
-        raise UserError(f"--refresh: unknown stage '{unknown[0]}' (stages: {', '.join(STAGES)})")
+    refresh, rerun_from = _stages(args)
     configure_environment(args.verbose)
 
     from flows.experiment import w2s_experiment
 
-    return _execute(args, "experiment", lambda: w2s_experiment(config, tuple(args.refresh)))
+    return _execute(args, "experiment", lambda: w2s_experiment(config, refresh, rerun_from))
+
+
+def _plan(args) -> int:
+    config = _config(args.items)
+    refresh, rerun_from = _stages(args)
+    configure_environment()
+
+    from flows.plan import format_plan, plan_experiment
+
+    steps = plan_experiment(config, refresh, rerun_from)
+    print(json.dumps({"stages": steps}, sort_keys=True) if args.json else format_plan(steps))
+    return 0
+
+
+def _sweep(args) -> int:
+    config = _sweep_config(args)
+    configure_environment(args.verbose)
+
+    from flows.sweep import run_sweep
+
+    return _execute(args, "sweep", lambda: run_sweep(config, args.out))
+
+
+def _sweep_config(args):
+    """A sweep file (a mapping with ``grid``) and/or an experiment config file become the
+    sweep's spec and ``base``; ``key=v1,v2`` items add grid axes, ``key=value`` fixed overrides."""
+    import yaml
+
+    from flows.config import ConfigError, build_config
+    from flows.study_config import SweepConfig
+
+    spec: dict = {}
+    for item in (i for i in args.items if "=" not in i):
+        loaded = _read_yaml(item)
+        if "grid" in loaded:
+            if spec:
+                raise UserError(f"expected one sweep file, got a second one {item!r}")
+            spec = loaded
+        elif spec.get("base"):
+            raise UserError(f"expected one experiment config, got a second one {item!r}")
+        else:
+            spec = {**spec, "base": loaded}
+    axes, fixed = {}, []
+    for item in (i for i in args.items if "=" in i):
+        key, _, raw = item.partition("=")
+        values = split_top_level(raw)
+        if len(values) > 1:
+            axes[key] = [yaml.safe_load(v) for v in values]
+        else:
+            fixed.append(item)
+    options = {"name": args.name, "runner": "dask" if args.dask_address else args.runner, "workers": args.workers,
+               "dask_address": args.dask_address}
+    spec = {**spec, **{k: v for k, v in options.items() if v is not None}}
+    if axes:
+        spec["grid"] = {**spec.get("grid", {}), **axes}
+    spec["overrides"] = [*spec.get("overrides", []), *fixed]
+    try:
+        return build_config([spec], schema=SweepConfig)
+    except ConfigError as e:
+        raise UserError(str(e)) from None
+
+
+def _read_yaml(path: str) -> dict:
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {path}") from None
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(f"config file {path} cannot be read: {str(e).splitlines()[0]}") from None
+    if not isinstance(loaded, dict):
+        raise UserError(f"config file {path} must hold a mapping of keys")
+    return loaded
+
+
+def split_top_level(raw: str) -> list[str]:
+    """``a,b`` → [a, b], but ``[1,2],[1,3]`` → two lists: commas inside brackets stay."""
+    parts, depth, current = [], 0, ""
+    for ch in raw:
+        depth += ch in "[{"
+        depth -= ch in "]}"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*parts, current]
+
+
+def _compare(args) -> int:
+    root = configure_environment()
+    from flows.compare import compare_runs
+
+    filters = {}
+    for item in args.filter:
+        tag, sep, value = item.partition("=")
+        if not sep or not tag:
+            raise UserError(f"--filter {item!r} is not of the form TAG=VALUE")
+        filters[tag] = value
+    metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
+    try:
+        result = compare_runs(args.experiment, filters, metrics, Path(args.out) if args.out else root / "compare", args.limit)
+    except LookupError as e:
+        raise UserError(str(e)) from None
+    print(result.table, end="")
+    print(f"wrote {result.plot}")
+    return 0
+
+
+def _serve(args) -> int:
+    configure_environment(args.verbose)
+    from flows.deployments import load_deployments, serve
+
+    try:
+        deployments = load_deployments(args.file, args.only)
+    except (OSError, ValueError) as e:
+        raise UserError(str(e)) from None
+    serve(deployments)
+    return 0
 
 
 def _study(args) -> int:
