@@ -149,3 +149,43 @@ def test_a_served_deployment_runs_on_a_real_prefect_server_and_reports_to_an_mlf
     for proc in procs:
         with pytest.raises(ProcessLookupError):
             os.killpg(proc.pid, 0)
+
+
+@pytest.mark.slow
+def test_the_work_pool_path_deploys_and_a_worker_runs_the_experiment(tmp_path):
+    """As the README says: a process work pool, `prefect deploy` with prefect.yaml, a run
+    triggered from the command line, and a worker that picks it up."""
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    bin_dir = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))} | {
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "W2S_HOME": str(tmp_path / "home"),
+        "W2S_PROJECT_DIR": str(ROOT),
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+    }
+    log = tmp_path / "prefect-server.log"
+    server = _start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log)
+    env["PREFECT_API_URL"] = api
+
+    def prefect(*args: str, timeout: int = 300) -> str:
+        done = subprocess.run([str(bin_dir / "prefect"), *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout)
+        assert done.returncode == 0, f"prefect {' '.join(args)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        return done.stdout
+
+    try:
+        _wait_for("the Prefect server", lambda: httpx.get(f"{api}/health").status_code == 200, 120, [log])
+        prefect("work-pool", "create", "w2s", "--type", "process")
+        prefect("--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
+        out = prefect("deployment", "run", "w2s-experiment-job/experiment", "--param", f"config_file={SMALL}",
+                      "--param", 'overrides=["seed=9"]')
+        run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
+        prefect("worker", "start", "--pool", "w2s", "--run-once")
+        state = httpx.get(f"{api}/flow_runs/{run_id}").json()["state"]["type"]
+        assert state == "COMPLETED"
+    finally:
+        _stop(server)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(server.pid, 0)
