@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from flows.deployments import PREFECT_YAML, load_deployments
+from flows.study_config import SweepConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = Path(__file__).parent / "small.yaml"
@@ -32,6 +33,9 @@ def test_the_nightly_schedule_is_registered_as_written(prefect_harness):
     [schedule] = registered.schedules
     assert schedule.active
     assert schedule.schedule.cron == nightly["cron"] and schedule.schedule.timezone == nightly["timezone"]
+    # Its parameters make a valid sweep: every cell's config is checked here, not at 03:00.
+    sweep = SweepConfig.model_validate(registered.parameters)
+    assert len(sweep.combinations()) == 21 and sweep.cell(sweep.combinations()[0]).strong.optimizer == "adam"
 
 
 def test_an_unknown_deployment_name_is_refused(capsys):
