@@ -1,7 +1,8 @@
-"""Typed configs of the two studies of RESEARCH.md §1, with the paper's setup as defaults.
+"""Typed configs of the jobs that run many experiment configs: the two studies of
+RESEARCH.md §1 (with the paper's setup as defaults), the methods study, and sweeps.
 
-Both fit scikit-learn-style logistic regressions: full-batch L-BFGS run to convergence,
-with no checkpoint selection at all, so no number is chosen on any labels.
+The §1 studies fit scikit-learn-style logistic regressions: full-batch L-BFGS run to
+convergence, with no checkpoint selection at all, so no number is chosen on any labels.
 """
 
 from __future__ import annotations

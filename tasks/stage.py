@@ -70,9 +70,8 @@ def artifacts_intact(stage: str, key: str) -> bool:
     """Whether the folder behind a cache record still holds every file, at its size, that
     the stage wrote: a deleted or truncated artifact makes the record stale."""
     folder = artifact_dir(stage, key)
-    try:
-        files = json.loads((folder / STAGE_RECORD).read_text())["files"]
-    except (OSError, ValueError, KeyError):
+    files = (read_stage_record(folder) or {}).get("files")
+    if files is None:
         return False
     return all((folder / rel).is_file() and (folder / rel).stat().st_size == size for rel, size in files.items())
 

@@ -40,7 +40,6 @@ def test_identical_rerun_is_all_cache_hits(first_run):
     again = w2s_experiment(config)
     assert all(_cached(again).values())
     assert again["metrics"] == result["metrics"]
-    assert artifact_dir("train_weak", key).is_dir()
 
 
 def test_method_change_reuses_upstream(first_run):
