@@ -131,6 +131,7 @@ def configure_environment(verbose: bool = False) -> Path:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "info" if verbose else "error")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")  # e.g. "creating tables"
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("w2s").setLevel(logging.INFO)
     return root
@@ -241,12 +242,15 @@ def _sweep_config(args):
     sweep's spec and ``base``; ``key=v1,v2`` items add grid axes, ``key=value`` fixed overrides."""
     import yaml
 
-    from flows.config import ConfigError, build_config
+    from flows.config import ConfigError, build_config, read_yaml_mapping
     from flows.study_config import SweepConfig
 
     spec: dict = {}
     for item in (i for i in args.items if "=" not in i):
-        loaded = _read_yaml(item)
+        try:
+            loaded = read_yaml_mapping(item)
+        except ConfigError as e:
+            raise UserError(str(e)) from None
         if "grid" in loaded:
             if spec:
                 raise UserError(f"expected one sweep file, got a second one {item!r}")
@@ -263,7 +267,7 @@ def _sweep_config(args):
             axes[key] = [yaml.safe_load(v) for v in values]
         else:
             fixed.append(item)
-    options = {"name": args.name, "runner": "dask" if args.dask_address else args.runner, "workers": args.workers,
+    options = {"name": args.name, "runner": args.runner or ("dask" if args.dask_address else None), "workers": args.workers,
                "dask_address": args.dask_address}
     spec = {**spec, **{k: v for k, v in options.items() if v is not None}}
     if axes:
@@ -273,20 +277,6 @@ def _sweep_config(args):
         return build_config([spec], schema=SweepConfig)
     except ConfigError as e:
         raise UserError(str(e)) from None
-
-
-def _read_yaml(path: str) -> dict:
-    import yaml
-
-    try:
-        loaded = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"config file not found: {path}") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise UserError(f"config file {path} cannot be read: {str(e).splitlines()[0]}") from None
-    if not isinstance(loaded, dict):
-        raise UserError(f"config file {path} must hold a mapping of keys")
-    return loaded
 
 
 def split_top_level(raw: str) -> list[str]:

@@ -445,19 +445,29 @@ def load_config(
     path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), schema: type[JobConfig] = ExperimentConfig
 ) -> Any:
     """``schema``'s defaults, updated by the YAML file at ``path``, then by ``key=value`` overrides."""
-    updates = []
-    if path is not None:
-        path = Path(path)
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"config file {path} cannot be read: {str(e).splitlines()[0]}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(loaded).__name__}")
-        updates.append(loaded or {})
+    updates = [read_yaml_mapping(path)] if path is not None else []
     return build_config(updates, overrides, schema)
+
+
+def read_yaml_mapping(path: str | Path) -> dict:
+    """A YAML file's top-level mapping (empty file: empty mapping), or one ConfigError line."""
+    path = Path(path)
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"config file {path} cannot be read: {str(e).splitlines()[0]}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(loaded).__name__}")
+    return loaded or {}
+
+
+def preset_first(updates: dict) -> list[dict]:
+    """``updates`` as a list of config updates, a ``source: NAME`` in it turned into that
+    bundled preset and put first, so that what follows can change what the preset sets."""
+    updates = dict(updates)
+    return [preset(updates.pop("source")), updates] if "source" in updates else [updates]
 
 
 def build_config(

@@ -188,13 +188,12 @@ class MethodsStudyConfig(JobConfig):
         return [(s, v) for s in self.settings for v in self.variants if v not in self.skip.get(s, ())]
 
     def cell(self, setting: str, variant: str, seed: int):
-        from flows.config import ExperimentConfig, build_config, preset
+        from flows.config import ExperimentConfig, build_config, preset_first
 
         fixed = {"experiment": self.experiment, "seed": seed, "strong": {"select_on": self.select_on}}
         # A setting may start from a bundled source's preset ({source: NAME, ...}): the preset
         # comes first, so that a variant can change what it sets (e.g. the selection policy).
-        updates = dict(self.settings[setting])
-        bundled = [preset(updates.pop("source"))] if "source" in updates else []
+        *bundled, updates = preset_first(self.settings[setting])
         return build_config([*bundled, self.variants[variant], updates, fixed], schema=ExperimentConfig)
 
 
@@ -242,13 +241,11 @@ class SweepConfig(JobConfig):
         return [dict(zip(keys, values)) for values in itertools.product(*self.grid.values())]
 
     def cell(self, axes: dict):
-        from flows.config import ExperimentConfig, build_config, preset
+        from flows.config import ExperimentConfig, build_config, preset_first
 
-        base = dict(self.base)
-        bundled = [preset(base.pop("source"))] if "source" in base else []
         values = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in axes.items()]
         return build_config(
-            [*bundled, base, {"experiment": self.experiment}], [*self.overrides, *values], schema=ExperimentConfig
+            [*preset_first(self.base), {"experiment": self.experiment}], [*self.overrides, *values], schema=ExperimentConfig
         )
 
 

@@ -21,6 +21,9 @@ from flows.study_config import SweepConfig, cell_label
 from tasks.report_sweep import DATA, PLOT, TABLE, report_sweep
 from tasks.stage import RunContext
 
+# Where the cells run changes no result: kept out of the report's cache key.
+EXECUTION = {"runner", "workers", "dask_address"}
+
 
 def task_runner(config: SweepConfig):
     if config.runner == "dask":
@@ -78,7 +81,7 @@ def sweep(config: SweepConfig, out_dir: str | None = None) -> dict:
             report_sweep,
             [{k: v for k, v in c.items() if k != "mlflow_run_id"} for c in cells],
             failed,
-            config.model_dump(mode="json"),
+            config.model_dump(mode="json", exclude=EXECUTION),
         )
         tally_stages(stages, reporter.records)
         files = [report.file(n) for n in (TABLE, DATA)] + ([report.file(PLOT)] if cells else [])

@@ -40,6 +40,13 @@ def _w2s(home: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProc
         (["run", "source=ucla_levels", "source.max_rows=100"], "data.sources.N.max_rows"),
         (["run", "source=ucla_courses", "data.weak_view.kind=columns"], "data.weak_view"),
         (["run", "source=ucla_courses", "backbone.mode=finetune", "method=csl"], "method"),
+        (["run", "--from", "trian_weak"], "trian_weak"),
+        (["plan", "weak.C=-1"], "weak.C"),
+        (["sweep", "method=xent,magic", "seed=0,1"], "cell method=magic,seed=0"),
+        (["sweep", "seed=0,1", "--dask-address", "tcp://127.0.0.1:1", "--runner", "threads"], "dask_address"),
+        (["compare", "--filter", "w2s.sweep"], "w2s.sweep"),
+        (["compare", "--experiment", "no-such-experiment"], "no-such-experiment"),
+        (["serve", "--only", "nightly"], "nightly"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, names):

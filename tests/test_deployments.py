@@ -38,13 +38,6 @@ def test_the_nightly_schedule_is_registered_as_written(prefect_harness):
     assert len(sweep.combinations()) == 21 and sweep.cell(sweep.combinations()[0]).strong.optimizer == "adam"
 
 
-def test_an_unknown_deployment_name_is_refused(capsys):
-    from flows.cli import main
-
-    assert main(["serve", "--only", "nightly"]) == 2
-    assert "no deployment named 'nightly'" in capsys.readouterr().err
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
