@@ -128,13 +128,46 @@ def configure_environment(verbose: bool = False) -> Path:
     if "PREFECT_API_URL" not in os.environ:
         os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Caches that libraries would otherwise put in the user's home or /tmp live in the workspace.
+    os.environ.setdefault("MPLCONFIGDIR", str(root / "matplotlib"))
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(root / "torchinductor"))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "info" if verbose else "error")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")  # e.g. "creating tables"
+    if not verbose:  # a failure is reported once, as the CLI's own line: no library's traceback besides it
+        for logger in ("FLOW_RUNS", "TASK_RUNS"):
+            os.environ.setdefault(f"PREFECT_LOGGING_LOGGERS_PREFECT_{logger}_LEVEL", "CRITICAL")
+        os.environ.setdefault("DATASETS_VERBOSITY", "critical")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    check_servers_reachable()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("w2s").setLevel(logging.INFO)
     return root
+
+
+def check_servers_reachable(timeout: float = 3.0) -> None:
+    """A tracking or orchestration server named in the environment must answer now: MLflow's
+    client would otherwise retry a dead address for minutes before the first stage."""
+    import urllib.error
+    import urllib.request
+
+    servers = {"MLFLOW_TRACKING_URI": ("health", "mlflow server --host 127.0.0.1 --port PORT"),
+               "PREFECT_API_URL": ("health", "prefect server start")}
+    for variable, (probe, start) in servers.items():
+        url = os.environ.get(variable, "")
+        if not url.startswith(("http://", "https://")):
+            continue
+        try:
+            urllib.request.urlopen(f"{url.rstrip('/')}/{probe}", timeout=timeout).close()
+        except urllib.error.HTTPError:
+            continue  # something answers; its own errors are clearer than ours
+        except (OSError, ValueError) as e:
+            reason = getattr(e, "reason", e)
+            raise UserError(
+                f"{variable}={url} is unreachable ({reason}); start the server ({start}) "
+                f"or unset {variable} to use the workspace's own store"
+            ) from None
 
 
 def _split_items(items: list[str]) -> tuple[str | None, list[str]]:
@@ -175,9 +208,18 @@ def _config(items: list[str], schema=None):
 
 
 def _execute(args, what: str, call) -> int:
-    """Run a flow; a failure is one line (the traceback with -v), the MLflow run is marked FAILED."""
+    """Run a flow; a failure is one line (the traceback with -v), the MLflow run is marked
+    FAILED. Bad input found once the data is read exits 2, like a bad config; anything else 1."""
+    from models.backbone import BackboneUnavailable
+    from tasks.errors import DataError
+
     try:
         result = call()
+    except (DataError, BackboneUnavailable) as e:
+        if args.verbose:
+            raise
+        print(f"w2s: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as e:
         if args.verbose:
             raise

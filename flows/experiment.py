@@ -23,7 +23,7 @@ from tasks.ingest_dataset import ingest_dataset
 from tasks.make_splits import make_splits
 from tasks.manifest import Manifest
 from tasks.real_data import source_fingerprint
-from tasks.select_sources import select_sources
+from tasks.select_sources import check_budget, select_sources
 from tasks.stage import RunContext
 from tasks.train_ceiling import train_ceiling
 from tasks.train_strong import train_strong
@@ -60,6 +60,7 @@ def experiment_stages(stage, config: ExperimentConfig) -> dict[str, Manifest]:
     StageRunner) or only says what running them would do (a Planner)."""
     seed = config.seed
     sources = ingest_sources(stage, config)
+    check_budget(config.selection, sources)
     weak = stage(train_weak, config.weak, seed, sources)
     labels = stage(weak_label, weak, sources)
     # Fine-tuning settings reach the strong stages only when they fine-tune (else no cache key has them).

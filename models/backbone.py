@@ -30,14 +30,22 @@ def resolve_backbone(name: str) -> str:
 
 
 class BackboneUnavailable(RuntimeError):
-    """The backbone is neither a local folder nor fetchable from the hub."""
+    """The backbone is neither a local folder nor fetchable from the hub, or is a folder
+    whose files do not make a model (say, weights whose shapes differ from its config)."""
 
 
-def _pretrained(loader, name: str, what: str):
+def load_pretrained(loader, name: str, what: str):
+    """``loader.from_pretrained`` whose failure names the backbone and what to do about it."""
+    path = resolve_backbone(name)
     try:
-        return loader.from_pretrained(resolve_backbone(name))
-    except OSError as e:
-        if Path(resolve_backbone(name)).is_dir():
+        return loader.from_pretrained(path)
+    except (OSError, ValueError, RuntimeError) as e:
+        if Path(path).is_dir():  # e.g. weights whose shapes differ from its config.json
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if "ignore_mismatched_sizes" in first:  # the details went to a report that is not shown
+                first = "the weights' shapes differ from its config.json"
+            raise BackboneUnavailable(f"backbone.name: {path} is not a compatible checkpoint ({what}): {first}") from e
+        if not isinstance(e, OSError):
             raise
         raise BackboneUnavailable(
             f"backbone '{name}' cannot be loaded ({what}): it is not a local folder and the hub is "
@@ -83,8 +91,8 @@ class TextEncoder(_Encoder):
                  max_length: int = 256, device: str | None = None):
         from transformers import AutoModel, AutoTokenizer
 
-        self.tokenizer = _pretrained(AutoTokenizer, name, "tokenizer")
-        self.model = _pretrained(AutoModel, name, "weights").eval().to(device or default_device())
+        self.tokenizer = load_pretrained(AutoTokenizer, name, "tokenizer")
+        self.model = load_pretrained(AutoModel, name, "weights").eval().to(device or default_device())
         self.pooling, self.normalize, self.max_length = pooling, normalize, max_length
 
     @torch.inference_mode()
@@ -117,8 +125,8 @@ class ImageEncoder(_Encoder):
                  device: str | None = None):
         from transformers import AutoImageProcessor, AutoModel
 
-        self.processor = _pretrained(AutoImageProcessor, name, "image processor")
-        self.model = _pretrained(AutoModel, name, "weights").eval().to(device or default_device())
+        self.processor = load_pretrained(AutoImageProcessor, name, "image processor")
+        self.model = load_pretrained(AutoModel, name, "weights").eval().to(device or default_device())
         self.pooling, self.normalize = pooling, normalize
 
     @torch.inference_mode()

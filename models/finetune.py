@@ -25,7 +25,7 @@ from torch import nn
 from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from models.backbone import pool
+from models.backbone import load_pretrained, pool
 from models.classifier import LossFn, plain_soft_cross_entropy
 from models.losses import soft_cross_entropy
 from models.training import make_trainer
@@ -89,7 +89,7 @@ class BackboneClassifier(nn.Module):
         if spec.pooling not in ("mean", "cls"):
             raise ValueError(f"unknown pooling {spec.pooling!r}: use 'mean' or 'cls'")
         self.backbone_path, self.n_classes, self.spec = str(backbone_path), n_classes, spec
-        backbone = AutoModel.from_pretrained(backbone_path)
+        backbone = load_pretrained(AutoModel, str(backbone_path), "weights")
         if spec.lora:
             config = LoraConfig(
                 r=spec.lora_rank, lora_alpha=spec.lora_alpha, lora_dropout=spec.lora_dropout,
@@ -314,12 +314,12 @@ def encode_inputs(
     if (texts is None) == (images is None):
         raise ValueError("encode_inputs takes exactly one of texts or images")
     if texts is not None:
-        tokenizer = AutoTokenizer.from_pretrained(backbone_path)
+        tokenizer = load_pretrained(AutoTokenizer, str(backbone_path), "tokenizer")
         encoded = tokenizer(
             list(texts), padding="longest", truncation=True, max_length=max_length, return_tensors="np"
         )
         return {k: np.asarray(encoded[k], dtype=np.int64) for k in ("input_ids", "attention_mask")}
-    processor = AutoImageProcessor.from_pretrained(backbone_path)
+    processor = load_pretrained(AutoImageProcessor, str(backbone_path), "image processor")
     mean = getattr(processor, "image_mean", None)
     channels = len(mean) if isinstance(mean, (list, tuple)) else 3
     image_list, options = _image_list(images, channels)

@@ -10,6 +10,8 @@ from typing import Callable
 
 import numpy as np
 
+from tasks.errors import DataError
+
 BUILDERS: dict[str, Callable] = {}
 
 
@@ -22,8 +24,6 @@ def bundled(name: str):
 
 
 def load_bundled(name: str):
-    from tasks.real_data import DataError
-
     if name not in BUILDERS:
         raise DataError(f"source.bundled: unknown bundled dataset '{name}' (bundled: {', '.join(sorted(BUILDERS))})")
     return BUILDERS[name]()

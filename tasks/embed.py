@@ -16,6 +16,7 @@ import numpy as np
 
 from models.backbone import ImageEncoder, TextEncoder, resolve_backbone
 from tasks.data import save_array
+from tasks.errors import DataError
 from tasks.ingest_dataset import load_rows
 from tasks.manifest import Manifest
 from tasks.stage import StageOutput, cached_stage
@@ -52,7 +53,7 @@ def embed(out: StageOutput, backbone: EncoderConfig, weights: str, data: Manifes
         encoder = ImageEncoder(backbone.name, backbone.pooling, backbone.normalize)
         inputs = inputs.reshape(len(inputs), *data.facts["image_shape"])
     else:
-        raise ValueError(
+        raise DataError(
             f"backbone.name: source '{data.facts['source']}' has numeric features; a backbone encodes text or images"
         )
     started = time.perf_counter()

