@@ -48,10 +48,11 @@ class StageRunner:
         cached = state.name == "Cached"
         if from_here:
             self._downstream_keys.add(manifest.key)
-        record = self.records.setdefault(name, {"cached": True, "seconds": 0.0, "runs": 0})
+        record = self.records.setdefault(name, {"cached": True, "seconds": 0.0, "runs": 0, "retries": 0})
         record["cached"] = record["cached"] and cached
         record["seconds"] = round(record["seconds"] + time.perf_counter() - started, 3)
         record["runs"] += 1
+        record["retries"] += 0 if cached else manifest.facts.get("attempts", 1) - 1
         log.info("%-15s %s  %.2fs", name, "cached" if cached else "computed", time.perf_counter() - started)
         return manifest
 
@@ -72,10 +73,11 @@ def tally_stages(total: dict, records: dict) -> None:
     """Stage records summed over the cells of a study or sweep: a stage counts as cached only
     if it always was; ``computed`` counts the times it really ran."""
     for name, r in records.items():
-        t = total.setdefault(name, {"cached": True, "seconds": 0.0, "runs": 0, "computed": 0})
+        t = total.setdefault(name, {"cached": True, "seconds": 0.0, "runs": 0, "computed": 0, "retries": 0})
         t["cached"] = t["cached"] and r["cached"]
         t["seconds"] = round(t["seconds"] + r["seconds"], 3)
         t["runs"] += r["runs"]
+        t["retries"] += r["retries"]
         t["computed"] += 0 if r["cached"] else r["runs"]
 
 

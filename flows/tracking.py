@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +34,10 @@ def parent_run(
     config, and close it FINISHED or FAILED."""
     c = tracking.client()
     experiment = within.experiment_id if within else tracking.experiment_id(c, config.experiment)
+    if not within:
+        close_orphaned_runs(c, experiment)
     tags = {"w2s.config_hash": config.fingerprint(), "w2s.git_commit": git_commit(), **(tags or {})}
+    tags = {**tags, "w2s.host": socket.gethostname(), "w2s.pid": str(os.getpid())}
     if flow_run_id:
         tags["prefect.flow_run_id"] = flow_run_id
     run_tags = {**tags, "mlflow.runName": run_name}
@@ -50,12 +54,33 @@ def parent_run(
     c.set_terminated(run_id, "FINISHED")
 
 
+def close_orphaned_runs(c, experiment: str) -> None:
+    """Runs left RUNNING by a process of this machine that is gone (killed, or the machine
+    restarted) are marked KILLED, so that the UI does not show them as still in progress."""
+    query = f"attributes.status = 'RUNNING' and tags.`w2s.host` = '{socket.gethostname()}'"
+    for found in c.search_runs([experiment], query, max_results=1000):
+        pid = int(found.data.tags.get("w2s.pid", "0"))
+        if pid and not _alive(pid):
+            c.set_terminated(found.info.run_id, "KILLED")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def record_outcome(run: RunContext, metrics: dict, stages: dict[str, dict], plots: list[Path]) -> None:
     """Headline figures (nested dicts are flattened to dotted names), cache hits as tags, plots."""
     c = tracking.client()
     tracking.log_metrics(c, run.parent_run_id, tracking.flatten(metrics))
     tags = {f"w2s.cached.{name}": str(r["cached"]).lower() for name, r in stages.items()}
     tags["w2s.cache_hits"] = ",".join(n for n, r in stages.items() if r["cached"]) or "none"
+    tags["w2s.retries"] = str(sum(r["retries"] for r in stages.values()))  # stages retried after transient I/O faults
     tracking.set_tags(c, run.parent_run_id, tags)
     for plot in plots:
         c.log_artifact(run.parent_run_id, str(plot))

@@ -6,6 +6,7 @@ code fingerprint of its module and the models it imports, the config slices, and
 fingerprints of input manifests. Artifacts are written into a scratch folder that is
 renamed into place only when the stage succeeded, so a cache record never points at a
 half-written folder. Each computed stage gets an MLflow child run under the flow's run.
+A stage that fails on transient I/O is retried; its ``attempts`` are recorded in its facts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 import os
 import shutil
 import time
@@ -23,9 +25,12 @@ from typing import Any, Callable
 
 from prefect import task
 from prefect.cache_policies import CacheKeyFnPolicy
+from prefect.runtime import task_run
+from sqlalchemy.exc import OperationalError
 
 from tasks import tracking
 from tasks.code_fingerprint import code_fingerprint, code_hashes
+from tasks.errors import DataError
 from tasks.manifest import STAGE_RECORD, Manifest, canonical, fingerprint_dir, hash_json
 from tasks.workspace import artifacts_root, home, prefect_results
 
@@ -53,6 +58,12 @@ class StageOutput:
         return self.dir / name
 
 
+log = logging.getLogger("w2s")
+
+RETRIES = 2  # a stage that fails on transient I/O runs up to three times
+RETRY_DELAY_SECONDS = 2.0
+
+
 def stage_key(name: str, module: str, inputs: dict[str, Any]) -> str:
     return hash_json({"stage": name, "code": code_fingerprint(module), "inputs": inputs})
 
@@ -67,8 +78,13 @@ def cache_record(key: str) -> Path:
 
 
 def artifacts_intact(stage: str, key: str) -> bool:
-    """Whether the folder behind a cache record still holds every file, at its size, that
-    the stage wrote: a deleted or truncated artifact makes the record stale."""
+    """Whether a cache record can be trusted: the record itself reads (a run killed while
+    Prefect wrote it leaves it cut short), and the folder behind it still holds every file,
+    at its size, that the stage wrote. A deleted or truncated artifact makes the record stale."""
+    try:
+        json.loads(cache_record(key).read_text())["result"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
     folder = artifact_dir(stage, key)
     files = (read_stage_record(folder) or {}).get("files")
     if files is None:
@@ -109,16 +125,23 @@ def cached_stage(fn: Callable[..., None]) -> Any:
         params = parameters_of(args, kwargs)
         key = key_of(params)
         final = artifact_dir(name, key)
+        # The key's lock is held here: a scratch folder of this key is a killed run's leftover.
+        for leftover in final.parent.glob(f".tmp-{key[:16]}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
         scratch = final.parent / f".tmp-{key[:16]}-{uuid.uuid4().hex[:8]}"
         scratch.mkdir(parents=True)
         out = StageOutput(scratch)
         started = time.perf_counter()
+        attempt = task_run.run_count or 1
         try:
             fn(out, **params)
             out.facts["seconds"] = round(time.perf_counter() - started, 4)
+            out.facts["attempts"] = attempt
             _write_record(scratch, name, key, fn.__module__, params)
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(scratch, ignore_errors=True)
+            if attempt <= RETRIES and transient(e):
+                log.warning("%s: attempt %d failed (%s: %s); retrying", name, attempt, type(e).__name__, e)
             raise
         fingerprint = fingerprint_dir(scratch)
         if final.exists():  # a stale record's leftovers, or a forced recompute
@@ -146,7 +169,16 @@ def cached_stage(fn: Callable[..., None]) -> Any:
         cache_policy=CacheKeyFnPolicy(cache_key_fn=lambda context, parameters: key_of(parameters)),
         persist_result=True,
         result_serializer="json",
+        retries=RETRIES,
+        retry_delay_seconds=RETRY_DELAY_SECONDS,
+        retry_condition_fn=lambda task, task_run, state: transient(state.data),
     )
+
+
+def transient(error: BaseException) -> bool:
+    """Worth another attempt: I/O that may pass (a full or flaky disk, a dropped connection,
+    a database busy with another run). Never bad input, nor a bug, which fail the same again."""
+    return isinstance(error, (OSError, OperationalError)) and not isinstance(error, DataError)
 
 
 def _write_record(folder: Path, name: str, key: str, module: str, params: dict[str, Any]) -> None:

@@ -6,9 +6,12 @@ addressed by id, never through MLflow's global "active run".
 
 from __future__ import annotations
 
+import fcntl
+from pathlib import Path
 from typing import Any, Iterable
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from tasks.workspace import mlflow_artifact_root, mlflow_uri
@@ -18,7 +21,22 @@ BATCH = 100  # MLflow's limit on params per log_batch call
 
 
 def client() -> MlflowClient:
-    return MlflowClient(tracking_uri=mlflow_uri())
+    uri = mlflow_uri()
+    if not uri.startswith("sqlite:") or uri in _ready:
+        return MlflowClient(tracking_uri=uri)
+    # MLflow creates a new SQLite store's tables on first use, and two processes doing so at
+    # once collide ("table ... already exists"): each process's first use takes an flock.
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".init-lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        c = MlflowClient(tracking_uri=uri)
+        c.search_experiments(max_results=1)
+    _ready.add(uri)
+    return c
+
+
+_ready: set[str] = set()  # the SQLite stores this process has opened once
 
 
 def experiment_id(c: MlflowClient, name: str) -> str:
@@ -27,7 +45,13 @@ def experiment_id(c: MlflowClient, name: str) -> str:
         return found.experiment_id
     # A local store keeps its artifacts in the workspace; a server decides for itself.
     location = mlflow_artifact_root() if mlflow_uri().startswith("sqlite:") else None
-    return c.create_experiment(name, artifact_location=location)
+    try:
+        return c.create_experiment(name, artifact_location=location)
+    except MlflowException:  # another run created it a moment ago
+        found = c.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
