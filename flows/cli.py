@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -120,9 +121,7 @@ def configure_environment(verbose: bool = False) -> Path:
     root = home()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        probe = root / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        tempfile.TemporaryFile(dir=root).close()  # a name of its own: runs starting at once do not collide
     except OSError as e:
         raise UserError(f"W2S_HOME {root} is not writable: {e.strerror}") from None
     if "PREFECT_API_URL" not in os.environ:

@@ -21,7 +21,7 @@ from flows.experiment import experiment_stages
 from flows.runner import manifests_in
 from tasks.code_fingerprint import code_hashes
 from tasks.manifest import Manifest, canonical
-from tasks.stage import artifacts_intact, cache_record, read_stage_record
+from tasks.stage import cache_intact, cache_record, read_stage_record
 from tasks.workspace import artifacts_root
 from tasks.tracking import flatten
 
@@ -49,8 +49,8 @@ class Planner:
         if {stage.name, name} & self.refresh:
             reasons.append(("forced", "--refresh"))
         recorded = cache_record(key).is_file()
-        if recorded and not artifacts_intact(stage.name, key):
-            reasons.append(("missing", "cached artifacts were deleted or damaged"))
+        if recorded and not cache_intact(stage.name, key):
+            reasons.append(("missing", "the cache record or its artifacts were deleted or damaged"))
         if not recorded:
             params = canonical(stage.fn.bound_parameters(args, kwargs))
             after = sorted({m.stage for m in inputs if m.fingerprint.startswith(PENDING)})

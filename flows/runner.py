@@ -9,7 +9,7 @@ from typing import Any
 
 from tasks.locks import lock_manager
 from tasks.manifest import Manifest
-from tasks.stage import RunContext, artifacts_intact, cache_record
+from tasks.stage import RunContext, cache_intact, cache_record
 from tasks.workspace import home, prefect_results
 
 log = logging.getLogger("w2s")
@@ -58,8 +58,8 @@ class StageRunner:
 
     @staticmethod
     def _stale(stage: str, name: str, key: str) -> bool:
-        """A cache record whose artifacts were deleted or damaged: recompute instead of failing later."""
-        if cache_record(key).is_file() and not artifacts_intact(stage, key):
+        """A cache record cut short, or whose artifacts were deleted or damaged: recompute instead of failing later."""
+        if cache_record(key).is_file() and not cache_intact(stage, key):
             log.warning("%s: the cached artifacts are missing or damaged; recomputing", name)
             return True
         return False

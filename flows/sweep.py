@@ -31,8 +31,10 @@ def task_runner(config: SweepConfig):
 
         if config.dask_address:
             return DaskTaskRunner(address=config.dask_address)
-        # One thread per worker process: torch's own threads do the rest.
-        return DaskTaskRunner(cluster_kwargs={"n_workers": config.workers, "threads_per_worker": 1, "processes": True})
+        # One thread per worker process: torch's own threads do the rest. The scheduler and its
+        # dashboard listen on loopback only (Dask's dashboard would take every interface).
+        return DaskTaskRunner(cluster_kwargs={"n_workers": config.workers, "threads_per_worker": 1, "processes": True,
+                                              "host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"})
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=config.workers)

@@ -77,7 +77,7 @@ def cache_record(key: str) -> Path:
     return prefect_results() / key
 
 
-def artifacts_intact(stage: str, key: str) -> bool:
+def cache_intact(stage: str, key: str) -> bool:
     """Whether a cache record can be trusted: the record itself reads (a run killed while
     Prefect wrote it leaves it cut short), and the folder behind it still holds every file,
     at its size, that the stage wrote. A deleted or truncated artifact makes the record stale."""
