@@ -151,14 +151,13 @@ def check_servers_reachable(timeout: float = 3.0) -> None:
     import urllib.error
     import urllib.request
 
-    servers = {"MLFLOW_TRACKING_URI": ("health", "mlflow server --host 127.0.0.1 --port PORT"),
-               "PREFECT_API_URL": ("health", "prefect server start")}
-    for variable, (probe, start) in servers.items():
+    servers = {"MLFLOW_TRACKING_URI": "mlflow server --host 127.0.0.1 --port PORT", "PREFECT_API_URL": "prefect server start"}
+    for variable, start in servers.items():
         url = os.environ.get(variable, "")
         if not url.startswith(("http://", "https://")):
             continue
-        try:
-            urllib.request.urlopen(f"{url.rstrip('/')}/{probe}", timeout=timeout).close()
+        try:  # both servers answer GET <url>/health
+            urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout).close()
         except urllib.error.HTTPError:
             continue  # something answers; its own errors are clearer than ours
         except (OSError, ValueError) as e:
@@ -263,8 +262,12 @@ def _plan(args) -> int:
     configure_environment()
 
     from flows.plan import format_plan, plan_experiment
+    from tasks.errors import DataError
 
-    steps = plan_experiment(config, refresh, rerun_from)
+    try:
+        steps = plan_experiment(config, refresh, rerun_from)
+    except DataError as e:  # what cached data already shows (a real pool smaller than the budget)
+        raise UserError(str(e)) from None
     print(json.dumps({"stages": steps}, sort_keys=True) if args.json else format_plan(steps))
     return 0
 
