@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Screenshot the runs of an experiment in a workspace's MLflow UI.")
     parser.add_argument("--home", type=Path, required=True, help="the workspace (W2S_HOME) whose store to show")
     parser.add_argument("--experiment", required=True, help="experiment name, e.g. the config's `experiment:`")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mlflow_ui_sweep.png")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mlflow_ui_runs.png",
+                        help="where the runs table goes (the tests write the cells' comparison to mlflow_ui_sweep.png)")
     parser.add_argument("--width", type=int, default=1600)
     parser.add_argument("--height", type=int, default=1000)
     parser.add_argument("--budget-ms", type=int, default=15000, help="virtual time the page gets to render")

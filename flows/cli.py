@@ -289,20 +289,20 @@ def _sweep_config(args):
     from flows.config import ConfigError, build_config, read_yaml_mapping
     from flows.study_config import SweepConfig
 
-    spec: dict = {}
+    sweeps, bases = [], []  # in either order
     for item in (i for i in args.items if "=" not in i):
         try:
             loaded = read_yaml_mapping(item)
         except ConfigError as e:
             raise UserError(str(e)) from None
-        if "grid" in loaded:
-            if spec:
-                raise UserError(f"expected one sweep file, got a second one {item!r}")
-            spec = loaded
-        elif spec.get("base"):
-            raise UserError(f"expected one experiment config, got a second one {item!r}")
-        else:
-            spec = {**spec, "base": loaded}
+        (sweeps if "grid" in loaded else bases).append((item, loaded))
+    if len(sweeps) > 1:
+        raise UserError(f"expected one sweep file, got a second one {sweeps[1][0]!r}")
+    spec = dict(sweeps[0][1]) if sweeps else {}
+    if bases:
+        if len(bases) > 1 or spec.get("base"):
+            raise UserError(f"expected one experiment config, got a second one {bases[-1][0]!r}")
+        spec["base"] = bases[0][1]
     axes, fixed = {}, []
     for item in (i for i in args.items if "=" in i):
         key, _, raw = item.partition("=")
@@ -365,6 +365,11 @@ def _serve(args) -> int:
         deployments = load_deployments(args.file, args.only)
     except (OSError, ValueError) as e:
         raise UserError(str(e)) from None
+    if "PREFECT_API_URL" not in os.environ:  # Prefect's ephemeral API runs no scheduler: schedules would never fire
+        raise UserError(
+            "w2s serve needs a Prefect server: PREFECT_API_URL is not set (prefect server start --host 127.0.0.1 "
+            "--port 4200, then export PREFECT_API_URL=http://127.0.0.1:4200/api)"
+        )
     serve(deployments)
     return 0
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from models.metrics import HEADLINE_METRICS
 from tasks import plots, tracking
 
-DEFAULT_METRICS = ("acc_weak", "acc_ceiling", "acc_w2s", "pgr")
 MAX_CELL = 24  # characters of a param value in the table; a config list can run to hundreds
 PAGE = 200  # runs per search request
 
@@ -44,7 +44,7 @@ def compare_runs(
     tags equal ``filters``, compared on ``metrics`` (default: accuracies and PGR)."""
     c = tracking.client()
     filters = dict(filters or {})
-    requested = list(metrics or DEFAULT_METRICS)
+    requested = list(metrics or HEADLINE_METRICS)
     where = f"experiment '{experiment}'" if experiment else "any experiment"
     where += "".join(f", {k}={v}" for k, v in filters.items())
     candidates = _search(c, _experiment_ids(c, experiment), filters, requested, limit)

@@ -95,7 +95,8 @@ class DatasetSource(Section):
     tasks/bundled.py). Exactly one of the three.
 
     Its rows are the input of one of three kinds: ``text_column`` (text), ``image_column``
-    (images), or numeric ``feature_columns`` (default: every numeric column but the label).
+    (images), or numeric ``feature_columns`` (default: every numeric column but the label
+    and the filter column).
     ``filter_column`` / ``filter_values`` keep the rows of some domains only, so that
     several sources can be cut from one dataset. The rows are split in proportion to
     ``data.splits`` with the run's seed, stratified by class.
@@ -152,7 +153,7 @@ class WeakView(Section):
     ``columns``: only the named feature ``columns``; ``pool``: the image average-pooled by
     ``pool`` in each direction; ``same``: the strong side's raw input. ``auto`` is ``bow``
     for text, ``pool`` for images and ``same`` for numeric features. ``noise`` adds
-    Gaussian noise of that standard deviation (seeded) to the view.
+    Gaussian noise of that standard deviation (seeded, apart from the split) to the view.
     """
 
     kind: Literal["auto", "bow", "columns", "pool", "same"] = "auto"
@@ -509,7 +510,7 @@ def preset(name: str) -> dict:
     """The config updates of bundled source ``name``."""
     if name not in bundled_sources():
         raise ConfigError(f"source: unknown source '{name}' (bundled: {', '.join(bundled_sources())})")
-    return yaml.safe_load((PRESETS / f"{name}.yaml").read_text())
+    return read_yaml_mapping(PRESETS / f"{name}.yaml")
 
 
 def _source_shorthand(data: dict, key: str, raw: str) -> tuple[dict, str | None]:
@@ -523,7 +524,7 @@ def _source_shorthand(data: dict, key: str, raw: str) -> tuple[dict, str | None]
             f"{key}: the run has {len(sources)} real sources; set one with data.sources.N.{key.removeprefix('source.')}"
         )
     if not (len(sources) == 1 and sources[0].get("kind") == "dataset"):
-        data = _merge(data, yaml.safe_load((PRESETS / "_dataset.yaml").read_text()), "")
+        data = _merge(data, read_yaml_mapping(PRESETS / "_dataset.yaml"), "")
         sources = [{"kind": "dataset"}]
     # Every field present, so that any of them can be set by name.
     defaults = {k: f.get_default() for k, f in DatasetSource.model_fields.items()}

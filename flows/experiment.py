@@ -20,7 +20,7 @@ from tasks.embed import backbone_fingerprint, embed
 from tasks.evaluate import PLOT, evaluate
 from tasks.ingest import ingest
 from tasks.ingest_dataset import ingest_dataset
-from tasks.make_splits import make_splits
+from tasks.make_splits import check_same_classes, make_splits
 from tasks.manifest import Manifest
 from tasks.real_data import source_fingerprint
 from tasks.select_sources import check_budget, select_sources
@@ -52,6 +52,7 @@ def ingest_sources(stage: StageRunner, config: ExperimentConfig) -> list[Manifes
         rows = stage(ingest_dataset, source, source_fingerprint(source))
         embedded = stage(embed, encoder, weights, rows) if encoder.name else None
         splits.append(stage(make_splits, data.weak_view, data.splits, source.balance, config.seed, rows, embedded))
+    check_same_classes(splits)
     return splits
 
 

@@ -15,6 +15,7 @@ from flows import tracking
 from flows.experiment import run_experiment
 from flows.runner import StageRunner, tally_stages
 from flows.study_config import MethodsStudyConfig
+from models.metrics import HEADLINE_METRICS
 from tasks.report_methods_study import DATA, PLOT, TABLE, report_methods_study
 
 
@@ -38,7 +39,7 @@ def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dic
                     cells.append({
                         "setting": setting, "variant": variant, "method": cell.method, "seed": seed,
                         "config_hash": cell.fingerprint(),
-                        **{k: m[k] for k in ("acc_weak", "acc_ceiling", "acc_w2s", "pgr")},
+                        **{k: m[k] for k in HEADLINE_METRICS},
                         "overlap_density": {o["source"]: o["density"] for o in result["overlap"]},
                     })
                     run_ids.append(result["mlflow_run_id"])
@@ -47,13 +48,7 @@ def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dic
         report = reporter(report_methods_study, cells, config.model_dump(mode="json"))
         tally_stages(stages, reporter.records)
         files = [report.file(n) for n in (TABLE, PLOT, DATA)]
-        tracking.record_outcome(run, {"cells": len(cells)}, stages, files)
-    return {
-        "table": files[0].read_text(),
-        "written": tracking.publish(files, out_dir),
-        "cells": [{**c, "mlflow_run_id": r} for c, r in zip(cells, run_ids)],
-        "stages": stages,
-        "mlflow_run_id": run.parent_run_id,
-        "config_hash": config.fingerprint(),
-    }
+        result = tracking.finish_study(run, stages, files, {"cells": len(cells)}, out_dir)
+    cells = [{**c, "mlflow_run_id": r} for c, r in zip(cells, run_ids)]
+    return {**result, "cells": cells, "config_hash": config.fingerprint()}
 

@@ -54,5 +54,5 @@ def overlap_study(config: OverlapStudyConfig, out_dir: str | None = None) -> dic
         summary = json.loads(report.file("overlap_study.json").read_text())
         curves = [{"n_overlap": config.overlap_counts[r["grid"]], **r} for r in summary["rows"][:-1]]
         tracking.record_curves(run, [{k: v for k, v in r.items() if k != "grid"} for r in curves], step="n_overlap")
-        result = tracking.finish_study(run, stage.records, report, "overlap_study", out_dir)
+        result = tracking.finish_study(run, stage.records, tracking.report_files(report, "overlap_study"), report.facts, out_dir)
     return {"rows": summary["rows"], "checks": summary["checks"], **result, "config_hash": config.fingerprint()}

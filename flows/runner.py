@@ -48,10 +48,11 @@ class StageRunner:
         cached = state.name == "Cached"
         if from_here:
             self._downstream_keys.add(manifest.key)
-        record = self.records.setdefault(name, {"cached": True, "seconds": 0.0, "runs": 0, "retries": 0})
+        record = self.records.setdefault(name, {"cached": True, "seconds": 0.0, "runs": 0, "computed": 0, "retries": 0})
         record["cached"] = record["cached"] and cached
         record["seconds"] = round(record["seconds"] + time.perf_counter() - started, 3)
         record["runs"] += 1
+        record["computed"] += 0 if cached else 1
         record["retries"] += 0 if cached else manifest.facts.get("attempts", 1) - 1
         log.info("%-15s %s  %.2fs", name, "cached" if cached else "computed", time.perf_counter() - started)
         return manifest
@@ -60,13 +61,9 @@ class StageRunner:
     def _stale(stage: str, name: str, key: str) -> bool:
         """A cache record cut short, or whose artifacts were deleted or damaged: recompute instead of failing later."""
         if cache_record(key).is_file() and not cache_intact(stage, key):
-            log.warning("%s: the cached artifacts are missing or damaged; recomputing", name)
+            log.warning("%s: the cache record or its artifacts are missing or damaged; recomputing", name)
             return True
         return False
-
-    @property
-    def cache_hits(self) -> dict[str, bool]:
-        return {name: r["cached"] for name, r in self.records.items()}
 
 
 def tally_stages(total: dict, records: dict) -> None:
@@ -76,9 +73,8 @@ def tally_stages(total: dict, records: dict) -> None:
         t = total.setdefault(name, {"cached": True, "seconds": 0.0, "runs": 0, "computed": 0, "retries": 0})
         t["cached"] = t["cached"] and r["cached"]
         t["seconds"] = round(t["seconds"] + r["seconds"], 3)
-        t["runs"] += r["runs"]
-        t["retries"] += r["retries"]
-        t["computed"] += 0 if r["cached"] else r["runs"]
+        for count in ("runs", "computed", "retries"):
+            t[count] += r[count]
 
 
 def _serializable(policy):

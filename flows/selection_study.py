@@ -52,5 +52,5 @@ def selection_study(config: SelectionStudyConfig, out_dir: str | None = None) ->
         for policy, rows in summary["curves"].items():
             named = [{"round": r["round"], **{f"{policy}.{k}": v for k, v in r.items() if k != "round"}} for r in rows]
             tracking.record_curves(run, named, step="round")
-        result = tracking.finish_study(run, stage.records, report, "selection_study", out_dir)
+        result = tracking.finish_study(run, stage.records, tracking.report_files(report, "selection_study"), report.facts, out_dir)
     return {"final": summary["final"], "checks": summary["checks"], **result, "config_hash": config.fingerprint()}

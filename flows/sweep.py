@@ -18,6 +18,7 @@ from flows import tracking
 from flows.experiment import run_experiment
 from flows.runner import StageRunner, tally_stages
 from flows.study_config import SweepConfig, cell_label
+from models.metrics import HEADLINE_METRICS
 from tasks.report_sweep import DATA, PLOT, TABLE, report_sweep
 from tasks.stage import RunContext
 
@@ -75,7 +76,7 @@ def sweep(config: SweepConfig, out_dir: str | None = None) -> dict:
             m = result["metrics"]
             cells.append({
                 "cell": cell_label(axes), "axes": axes, "config_hash": result["config_hash"],
-                "mlflow_run_id": result["mlflow_run_id"], **{k: m[k] for k in ("acc_weak", "acc_ceiling", "acc_w2s", "pgr")},
+                "mlflow_run_id": result["mlflow_run_id"], **{k: m[k] for k in HEADLINE_METRICS},
             })
         # Run ids stay out of the report's inputs: they change every run and would defeat its cache.
         reporter = StageRunner(run)
@@ -87,13 +88,5 @@ def sweep(config: SweepConfig, out_dir: str | None = None) -> dict:
         )
         tally_stages(stages, reporter.records)
         files = [report.file(n) for n in (TABLE, DATA)] + ([report.file(PLOT)] if cells else [])
-        tracking.record_outcome(run, {"cells": len(cells), "failed_cells": len(failed)}, stages, files)
-    return {
-        "table": files[0].read_text(),
-        "written": tracking.publish(files, out_dir),
-        "cells": cells,
-        "failed": failed,
-        "stages": stages,
-        "mlflow_run_id": run.parent_run_id,
-        "config_hash": config.fingerprint(),
-    }
+        result = tracking.finish_study(run, stages, files, {"cells": len(cells), "failed_cells": len(failed)}, out_dir)
+    return {**result, "cells": cells, "failed": failed, "config_hash": config.fingerprint()}

@@ -69,8 +69,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process
-        return True
+    except PermissionError:  # alive, and someone else's
+        pass
     return True
 
 
@@ -92,17 +92,21 @@ def record_curves(run: RunContext, rows: list[dict], step: str) -> None:
     tracking.log_history(tracking.client(), run.parent_run_id, rows, step=step)
 
 
-def finish_study(run: RunContext, stages: dict[str, dict], report: Manifest, stem: str, out_dir: str | None) -> dict:
-    """Close a study: its report's ``stem``.md / .png / .json go to the parent run and to
-    ``out_dir``; returns what both studies' results share."""
-    files = [report.file(f"{stem}.{ext}") for ext in ("md", "png", "json")]
-    record_outcome(run, report.facts, stages, files)
+def finish_study(run: RunContext, stages: dict[str, dict], files: list[Path], metrics: dict, out_dir: str | None) -> dict:
+    """Close a study or sweep: its report ``files`` (the table first) and headline ``metrics``
+    go to the parent run, the files also to ``out_dir``; returns what every study's result shares."""
+    record_outcome(run, metrics, stages, files)
     return {
         "table": files[0].read_text(),
         "written": publish(files, out_dir),
         "stages": stages,
         "mlflow_run_id": run.parent_run_id,
     }
+
+
+def report_files(report: Manifest, stem: str) -> list[Path]:
+    """A study report's ``stem``.md, .png and .json."""
+    return [report.file(f"{stem}.{ext}") for ext in ("md", "png", "json")]
 
 
 def publish(files: list[Path], out_dir: str | None) -> list[str]:

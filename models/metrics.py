@@ -10,6 +10,8 @@ from models.synthetic import GROUPS
 
 # Below this ceiling-minus-weak gap, PGR is a ratio of noise; it is still reported, flagged.
 SMALL_GAP = 0.01
+# The figures a table of runs leads with (keys of pgr_report's result).
+HEADLINE_METRICS = ("acc_weak", "acc_ceiling", "acc_w2s", "pgr")
 
 
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:

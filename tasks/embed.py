@@ -1,12 +1,13 @@
 """Stage ``embed``: a frozen pretrained backbone's features for every row of a real dataset, once.
 
-The cache key holds the dataset's fingerprint and the backbone's (its weights' content
-for a local folder), never the run's seed: every seed, method and weak model reuses it.
+The cache key holds the dataset's fingerprint, the backbone's (its weights' content for a
+local folder) and the encoder settings, batch size included (padding to another batch's
+longest text moves the features in their last bits); never the run's seed: every seed,
+method and weak model reuses it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from models.backbone import ImageEncoder, TextEncoder, resolve_backbone
 from tasks.data import save_array
 from tasks.errors import DataError
 from tasks.ingest_dataset import load_rows
-from tasks.manifest import Manifest
+from tasks.manifest import Manifest, hash_files
 from tasks.stage import StageOutput, cached_stage
 
 if TYPE_CHECKING:
@@ -32,11 +33,8 @@ def backbone_fingerprint(name: str) -> str:
     path = Path(resolve_backbone(name))
     if not path.is_dir():
         return f"hub:{name}"
-    digest = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors", ".bin", ".txt", ".model")):
-        digest.update(f.relative_to(path).as_posix().encode())
-        digest.update(f.read_bytes())
-    return digest.hexdigest()[:32]
+    weights = (p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors", ".bin", ".txt", ".model"))
+    return hash_files(path, weights)[:32]
 
 
 @cached_stage

@@ -41,9 +41,9 @@ def rows_of(inputs: list | np.ndarray, index: np.ndarray) -> list | np.ndarray:
 def finetune_and_save(
     out: StageOutput, backbone: BackboneConfig, seed: int, inputs, targets: np.ndarray, val_inputs,
     val_targets: np.ndarray, test_inputs, loss_fn=None,
-) -> tuple[np.ndarray, object]:
+) -> np.ndarray:
     """Fine-tune on soft ``targets``, select the epoch on ``val_targets``; save the trainable
-    weights and the test probabilities; return them and the fit."""
+    weights and the test probabilities; return the test probabilities."""
     from models.backbone import resolve_backbone, to_uint8
     from models.finetune import FinetuneSpec, encode_inputs, finetune_classifier, finetune_predict, save_finetuned
 
@@ -67,4 +67,4 @@ def finetune_and_save(
     save_array(out.dir, "test_probs", probs)
     out.histories[""] = result.history
     out.facts.update(n_train=len(targets), best_epoch=result.best_epoch, epochs_run=len(result.history), finetuned=True)
-    return probs, result
+    return probs

@@ -34,8 +34,9 @@ def make_splits(
     facts = data.facts
     # Text always has a backbone (the config insists); other inputs may be their own features.
     strong = load_array(embedded, "features") if embedded is not None else inputs
+    # The weak view's noise has a stream of its own: changing it must not move the split.
+    weak = weak_features(weak_view, facts, inputs, np.random.default_rng([seed, 3]))
     rng = np.random.default_rng([seed, 2])
-    weak = weak_features(weak_view, facts, inputs, rng)
     keep = undersample(label, rng) if balance else np.arange(len(label))
     parts = stratified_split(label[keep], splits.model_dump(), rng)
     # Raw numbers are put on one scale, fitted on the training rows only (never val / test).
@@ -115,3 +116,14 @@ def weak_features(view: WeakView, facts: dict, inputs, rng: np.random.Generator)
     else:
         x = inputs
     return add_noise(np.asarray(x, dtype=np.float32), view.noise, rng)
+
+
+def check_same_classes(sources: list[Manifest]) -> None:
+    """Sources cut from different files must name the same classes: labels are pooled by
+    class code, so ``yes/no`` in one file and ``no/yes`` or ``pos/neg`` in another would mix."""
+    named = [(m.facts["source"], m.facts["label_names"]) for m in sources if "label_names" in m.facts]
+    for name, labels in named[1:]:
+        if labels != named[0][1]:
+            raise DataError(
+                f"data.sources: source '{name}' has classes {labels}, source '{named[0][0]}' has {named[0][1]}"
+            )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -46,9 +46,15 @@ def fingerprint_dir(path: Path) -> str:
     ``datasets`` writes a random ``_fingerprint`` into ``state.json``; it is skipped so that
     identical content gives an identical fingerprint, and so is the stage record.
     """
+    return hash_files(path, (p for p in path.rglob("*") if p.is_file() and p.name not in ("state.json", STAGE_RECORD)))
+
+
+def hash_files(root: Path, files: Iterable[Path]) -> str:
+    """SHA-256 over each file's name relative to ``root`` and its bytes, in name order,
+    read in 1 MiB blocks (a backbone's weights need not fit in memory twice)."""
     digest = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file() and p.name not in ("state.json", STAGE_RECORD)):
-        digest.update(f.relative_to(path).as_posix().encode())
+    for f in sorted(files):
+        digest.update(f.relative_to(root).as_posix().encode())
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)

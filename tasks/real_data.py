@@ -7,7 +7,6 @@ key, file or column.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tasks.errors import DataError
+from tasks.manifest import hash_files
 from tasks.workspace import home
 
 if TYPE_CHECKING:
@@ -49,16 +49,13 @@ def source_fingerprint(source: DatasetSource) -> str:
         path = Path(source.path).expanduser()
         if not path.exists():
             raise DataError(f"source.path: {source.path} does not exist")
-        digest = hashlib.sha256()
-        for f in sorted([path] if path.is_file() else (p for p in path.rglob("*") if p.is_file())):
-            if f.name == "state.json":  # datasets writes a random fingerprint there
-                continue
-            digest.update((f.name if f == path else f.relative_to(path).as_posix()).encode())
-            try:
-                digest.update(f.read_bytes())
-            except OSError as e:
-                raise DataError(f"source.path: {f} cannot be read: {e.strerror}") from None
-        return "file:" + digest.hexdigest()[:32]
+        # A datasets folder's state.json holds a random fingerprint of its own: left out.
+        root, files = (path.parent, [path]) if path.is_file() else (
+            path, [p for p in path.rglob("*") if p.is_file() and p.name != "state.json"])
+        try:
+            return "file:" + hash_files(root, files)[:32]
+        except OSError as e:
+            raise DataError(f"source.path: {e.filename} cannot be read: {e.strerror}") from None
     if source.hub:
         return f"hub:{source.hub}:{source.hub_config or ''}:{source.hub_split}"
     return f"bundled:{source.bundled}"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
+from models.metrics import HEADLINE_METRICS
 from models.study_summary import fmt, sweep_rows
 from tasks.plots import pyplot, save
 from tasks.stage import StageOutput, cached_stage
 
 TABLE, PLOT, DATA = "sweep.md", "sweep.png", "sweep.json"
-METRICS = ("acc_weak", "acc_ceiling", "acc_w2s", "pgr")
 
 
 @cached_stage
@@ -17,7 +17,7 @@ def report_sweep(out: StageOutput, cells: list[dict], failed: list[dict], config
     """``cells``: the finished cells' axes and metrics; ``failed``: each failed cell and its
     error; ``config``: the sweep's, recorded so that every row can be rerun."""
     axes = list(config["grid"])
-    rows = sweep_rows(cells, axes, METRICS)
+    rows = sweep_rows(cells, axes, HEADLINE_METRICS)
     keys = [a for a in axes if a != "seed"]
     head = [*keys, "seeds", "weak", "ceiling", "W2S", "PGR"]
     lines = [
@@ -28,7 +28,7 @@ def report_sweep(out: StageOutput, cells: list[dict], failed: list[dict], config
         "|" + "---|" * len(head),
     ]
     for r in rows:
-        values = [str(r["axes"][k]) for k in keys] + [str(r["n_seeds"])] + [fmt(r, m) for m in METRICS]
+        values = [str(r["axes"][k]) for k in keys] + [str(r["n_seeds"])] + [fmt(r, m) for m in HEADLINE_METRICS]
         lines.append("| " + " | ".join(values) + " |")
     for f in failed:
         lines.append(f"\nFAILED {f['cell']}: {f['error']}")

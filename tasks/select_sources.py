@@ -28,8 +28,7 @@ def select_sources(
     labels: Manifest,
     sources: list[Manifest],
 ) -> None:
-    check_budget(selection, sources)
-    pools = []
+    pools = []  # the budget was checked against each pool by the flow, right after the split (check_budget)
     for i, source in enumerate(sources):
         pool = load_split([source], "w2s_train")
         pools.append(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from mlflow.exceptions import MlflowException
 from prefect import task
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.runtime import task_run
@@ -177,8 +178,12 @@ def cached_stage(fn: Callable[..., None]) -> Any:
 
 def transient(error: BaseException) -> bool:
     """Worth another attempt: I/O that may pass (a full or flaky disk, a dropped connection,
-    a database busy with another run). Never bad input, nor a bug, which fail the same again."""
-    return isinstance(error, (OSError, OperationalError)) and not isinstance(error, DataError)
+    a database busy with another run). Never bad input, a missing file or a denied one, nor
+    a bug: those fail the same way again."""
+    permanent = (DataError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+    if isinstance(error, MlflowException):  # MLflow reports a busy database as TEMPORARILY_UNAVAILABLE
+        return error.error_code == "TEMPORARILY_UNAVAILABLE"
+    return isinstance(error, (OSError, OperationalError)) and not isinstance(error, permanent)
 
 
 def _write_record(folder: Path, name: str, key: str, module: str, params: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ def train_ceiling(
     targets, val_targets = one_hot(train.label, k), one_hot(val.label, k)
     if finetune is not None:
         raw = {s: concat(raw_inputs(sources, s)) for s in ("weak_train", "val", "test")}
-        probs, _ = finetune_and_save(out, finetune, seed, raw["weak_train"], targets, raw["val"], val_targets, raw["test"])
+        probs = finetune_and_save(out, finetune, seed, raw["weak_train"], targets, raw["val"], val_targets, raw["test"])
     else:
         probs = train_classifier(out, ceiling, seed, train.x, targets, val.x, val_targets, test.x)
     out.facts["test_acc"] = accuracy(probs, test.label)

@@ -62,7 +62,7 @@ def train_strong(
     if finetune is not None:
         inputs = concat([rows_of(p, t) for p, t in zip(raw_inputs(sources, "w2s_train"), taken)])
         targets, val_targets = student_targets(method, raw, data)
-        probs, result = finetune_and_save(
+        probs = finetune_and_save(
             out, finetune, seed, inputs, targets, concat(raw_inputs(sources, "val")), val_targets,
             concat(raw_inputs(sources, "test")), loss_fn=student_loss(method, raw),
         )

@@ -60,6 +60,7 @@ IN_FLOW = pytest.mark.slow
         (["compare", "--filter", "w2s.sweep"], "w2s.sweep", {}, None),
         (["compare", "--experiment", "no-such-experiment"], "no-such-experiment", {}, None),
         (["serve", "--only", "nightly"], "nightly", {}, None),
+        (["serve"], "PREFECT_API_URL", {}, None),  # no scheduler without a server: schedules would never fire
         (["run"], "W2S_HOME", {"W2S_HOME": "{bad}/good.csv/home"}, None),  # a workspace that cannot be made
         (["run"], "MLFLOW_TRACKING_URI", {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, None),  # fails fast
         (["run"], "PREFECT_API_URL", {"PREFECT_API_URL": "http://127.0.0.1:9/api"}, None),
@@ -199,3 +200,15 @@ def test_a_researchers_own_csv_runs_to_a_pgr(tmp_path):
     m = result["metrics"]
     assert m["acc_ceiling"] > m["acc_weak"] + 0.1  # the weak model sees two of the five columns
     assert np.isfinite(m["pgr"]) and result["selection"]["points_per_source"] == {"data": round(n * 4 / 7.5)}
+
+
+def test_a_sweep_file_and_an_experiment_config_may_come_in_either_order(tmp_path):
+    from flows.cli import _parser, _sweep_config
+
+    (tmp_path / "sweep.yaml").write_text("grid: {seed: [0, 1]}\n")
+    (tmp_path / "base.yaml").write_text("seed: 3\nmethod: aux_conf\n")
+    configs = [
+        _sweep_config(_parser().parse_args(["sweep", *(str(tmp_path / f) for f in files)]))
+        for files in (("sweep.yaml", "base.yaml"), ("base.yaml", "sweep.yaml"))
+    ]
+    assert configs[0] == configs[1] and configs[0].grid == {"seed": [0, 1]} and configs[0].base["method"] == "aux_conf"

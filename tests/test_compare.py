@@ -7,9 +7,10 @@ import pytest
 from prefect import flow
 
 from flows import tracking as flow_tracking
-from flows.compare import DEFAULT_METRICS, compare_runs
+from flows.compare import compare_runs
 from flows.config import load_config
 from flows.experiment import run_experiment, w2s_experiment
+from models.metrics import HEADLINE_METRICS
 from tasks import tracking
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -51,10 +52,10 @@ def test_shows_what_differs_with_the_flows_metrics(store, tmp_path):
     result = compare_runs(EXPERIMENT, out_dir=tmp_path)
     # Oldest first; stage runs and the sweep's parent (no metrics) are not compared.
     assert [r["run_id"] for r in result.runs] == [x["mlflow_run_id"] for x in store["all"]]
-    assert result.metrics == list(DEFAULT_METRICS)
+    assert result.metrics == list(HEADLINE_METRICS)
     for run, flow_result in zip(result.runs, store["all"]):
         assert "w2s.stage" not in run["tags"]
-        for m in DEFAULT_METRICS:
+        for m in HEADLINE_METRICS:
             assert run["metrics"][m] == pytest.approx(flow_result["metrics"][m], rel=1e-12)
         assert run["params"]["method"] == flow_result["method"]
     assert "method" in result.varying and "weak.C" not in result.varying

@@ -25,6 +25,7 @@ def test_fault_scenario_recovers_and_loses_nothing(tmp_path, scenario):
     report = tmp_path / "faults.json"
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "faults.py"), "--only", scenario, "--out", str(report)],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert report.is_file(), done.stderr[-2000:]
     [result] = json.loads(report.read_text())["scenarios"]
     assert result["passed"], result["error"]
     assert result["data_lost"] == 0 and done.returncode == 0

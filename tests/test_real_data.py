@@ -170,3 +170,15 @@ def test_bag_of_words_is_hashed_consistently_and_unit_length():
 def test_average_pool_by_hand():
     image = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
     np.testing.assert_allclose(average_pool(image, 2), [[2.5, 4.5, 10.5, 12.5]])
+
+
+def test_sources_from_different_files_must_name_the_same_classes():
+    from tasks.make_splits import check_same_classes
+    from tasks.manifest import Manifest
+
+    def split(source, names):
+        return Manifest(stage="make_splits", key=source, path="", fingerprint="", facts={"source": source, "label_names": names})
+
+    check_same_classes([split("a", ["no", "yes"]), split("b", ["no", "yes"])])
+    with pytest.raises(DataError, match="source 'b' has classes \\['neg', 'pos'\\]"):
+        check_same_classes([split("a", ["no", "yes"]), split("b", ["neg", "pos"])])

@@ -87,15 +87,21 @@ def test_a_failed_cell_is_reported_and_the_others_finish(prefect_harness, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_dask_sweep_on_a_local_cluster_matches_the_threaded_one(four_by_three):
-    config, threaded = four_by_three
-    subset = _sweep({"method": ["xent", "aux_conf"], "seed": [241]}, name="dask-test", runner="dask", workers=2)
-    result = run_sweep(subset)
-    assert not result["failed"]
-    by_cell = {c["cell"]: c for c in threaded["cells"]}
-    for cell in result["cells"]:
-        assert cell["acc_w2s"] == by_cell[cell["cell"]]["acc_w2s"]  # the same stages, read from the shared cache
-    assert result["stages"]["train_weak"]["computed"] == 0
+def test_a_dask_sweep_on_a_local_cluster_shares_the_cache_and_matches_threads(four_by_three, tmp_path, monkeypatch):
+    """Cells of seed 244 are computed in Dask worker processes; those of seed 241 are read from
+    the threaded sweep's records; seed 244 computed again with threads, in an empty
+    workspace, gives the same figures."""
+    _, threaded = four_by_three
+    grid = {"method": ["xent", "aux_conf"], "seed": [241, 244]}
+    result = run_sweep(_sweep(grid, name="dask-test", runner="dask", workers=2))
+    assert not result["failed"] and result["stages"]["train_weak"]["computed"] == 1  # seed 244's only
+    by_cell = {c["cell"]: c["acc_w2s"] for c in threaded["cells"]}
+    dask = {c["cell"]: c["acc_w2s"] for c in result["cells"]}
+    assert all(dask[cell] == by_cell[cell] for cell in dask if "seed=241" in cell)
+    monkeypatch.setenv("W2S_HOME", str(tmp_path / "elsewhere"))
+    fresh = run_sweep(_sweep({"method": ["xent", "aux_conf"], "seed": [244]}, name="threads-fresh"))
+    assert fresh["stages"]["train_weak"]["computed"] == 1
+    assert {c["cell"]: c["acc_w2s"] for c in fresh["cells"]} == {k: v for k, v in dask.items() if "seed=244" in k}
 
 
 def test_grid_items_split_on_top_level_commas_only():
