@@ -145,6 +145,31 @@ def configure_environment(verbose: bool = False) -> Path:
     return root
 
 
+def migrate_local_prefect_db() -> None:
+    """Prefect's temporary local API migrates its SQLite database as it starts, and runs
+    started at once on a new workspace would migrate it together and collide (alembic:
+    "expected to match one row"). The first run migrates it under an flock, once per Prefect
+    version; the servers then skip their own migration."""
+    if "PREFECT_API_URL" in os.environ or "PREFECT_API_DATABASE_CONNECTION_URL" in os.environ:
+        return  # a server, or a database someone else looks after
+    import fcntl
+
+    import prefect
+
+    folder = Path(os.environ["PREFECT_HOME"])
+    marker = folder / f".migrated-{prefect.__version__}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".migrate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not ((folder / "prefect.db").exists() and marker.exists()):
+            from prefect.server.database import provide_database_interface
+            from prefect.utilities.asyncutils import run_coro_as_sync
+
+            run_coro_as_sync(provide_database_interface().create_db())
+            marker.touch()
+    os.environ["PREFECT_API_DATABASE_MIGRATE_ON_START"] = "false"
+
+
 def check_servers_reachable(timeout: float = 3.0) -> None:
     """A tracking or orchestration server named in the environment must answer now: MLflow's
     client would otherwise retry a dead address for minutes before the first stage."""
@@ -211,6 +236,7 @@ def _execute(args, what: str, call) -> int:
     from models.backbone import BackboneUnavailable
     from tasks.errors import DataError
 
+    migrate_local_prefect_db()
     try:
         result = call()
     except (DataError, BackboneUnavailable) as e:
