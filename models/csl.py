@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from models.training import hard_labels
+from models.labels import hard_labels
 
 
 def class_blocks(n_classes: int, n_teachers: int) -> list[np.ndarray]:

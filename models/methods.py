@@ -22,7 +22,8 @@ import torch
 
 from models.csl import Level, StudentFit, co_supervise
 from models.losses import adaptive_confidence_loss, aux_conf_alpha, aux_confidence_loss
-from models.training import FitResult, FitSpec, fit_classifier, hard_labels, predict_probs
+from models.labels import hard_labels
+from models.training import FitResult, FitSpec, fit_classifier, predict_probs
 
 
 @dataclass(frozen=True)

@@ -244,15 +244,6 @@ def replica_probs(net: Classifier, x: np.ndarray) -> np.ndarray:
     return torch.softmax(net(torch.as_tensor(x, dtype=torch.float32)), dim=-1).numpy()
 
 
-def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    return np.eye(n_classes, dtype=np.float32)[labels]
-
-
-def hard_labels(probs: np.ndarray) -> np.ndarray:
-    """One-hot of each row's most likely class (ties go to the lowest class index)."""
-    return one_hot(probs.argmax(axis=1), probs.shape[1])
-
-
 def save_classifier(result: FitResult, spec: FitSpec, path: Path) -> None:
     """Weights as a plain tensor file plus the architecture as JSON: loading runs no pickled code."""
     path.mkdir(parents=True, exist_ok=True)

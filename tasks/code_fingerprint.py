@@ -37,7 +37,8 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _project_imports(name: str, path: Path) -> set[str]:
+@lru_cache(maxsize=None)
+def _project_imports(name: str, path: Path) -> frozenset[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
@@ -51,7 +52,7 @@ def _project_imports(name: str, path: Path) -> set[str]:
             found.add(base)
             # `from models import overlap` imports a submodule, not a name.
             found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {m for m in found if m.split(".")[0] in PROJECT_PACKAGES and m not in BOOKKEEPING and _module_file(m)}
+    return frozenset(m for m in found if m.split(".")[0] in PROJECT_PACKAGES and m not in BOOKKEEPING and _module_file(m))
 
 
 def code_dependencies(module: str) -> list[str]:

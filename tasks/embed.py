@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.backbone import ImageEncoder, TextEncoder, resolve_backbone
 from tasks.data import save_array
 from tasks.errors import DataError
 from tasks.ingest_dataset import load_rows
@@ -30,6 +29,8 @@ log = logging.getLogger("w2s")
 
 def backbone_fingerprint(name: str) -> str:
     """A local backbone's config and weights hashed by content; a hub name stands for itself."""
+    from models.backbone import resolve_backbone
+
     path = Path(resolve_backbone(name))
     if not path.is_dir():
         return f"hub:{name}"
@@ -41,6 +42,8 @@ def backbone_fingerprint(name: str) -> str:
 def embed(out: StageOutput, backbone: EncoderConfig, weights: str, data: Manifest) -> None:
     """``weights``: :func:`backbone_fingerprint` of ``backbone.name``."""
     from transformers.utils import logging as hf_logging
+
+    from models.backbone import ImageEncoder, TextEncoder
 
     hf_logging.disable_progress_bar()
     _, _, inputs = load_rows(data)

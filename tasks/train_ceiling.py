@@ -20,7 +20,7 @@ def train_ceiling(
     out: StageOutput, ceiling: ModelConfig, seed: int, sources: list[Manifest], finetune: BackboneConfig | None = None
 ) -> None:
     """``finetune``: the backbone to fine-tune on the raw inputs, instead of ``ceiling`` on features."""
-    from models.training import one_hot
+    from models.labels import one_hot
 
     train, val, test = (load_split(sources, s) for s in ("weak_train", "val", "test"))
     k = train.n_classes

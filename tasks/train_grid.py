@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 @cached_stage
 def train_grid_truth(out: StageOutput, model: ModelConfig, view: Literal["weak", "full"], data: Manifest) -> None:
-    from models.training import fit_many, one_hot
+    from models.labels import one_hot
+    from models.training import fit_many
 
     n_cells = int(data.facts["n_cells"])
     train, pool, test = (load_grid_split(data, s) for s in ("weak_train", "w2s_train", "test"))
@@ -55,7 +56,8 @@ def train_grid_w2s(
     weak: Manifest,
     detection: Manifest | None = None,
 ) -> None:
-    from models.training import fit_many, hard_labels
+    from models.labels import hard_labels
+    from models.training import fit_many
 
     n_cells = int(data.facts["n_cells"])
     pool, test = load_grid_split(data, "w2s_train"), load_grid_split(data, "test")

@@ -33,7 +33,8 @@ def train_round_students(
     weak: Manifest,
     selection: Manifest,
 ) -> None:
-    from models.training import fit_many, hard_labels
+    from models.labels import hard_labels
+    from models.training import fit_many
 
     pool, test = load_grid_split(data, "w2s_train"), load_grid_split(data, "test")
     targets = load_array(weak, "pool_probs")

@@ -36,7 +36,8 @@ def train_strong(
     """``finetune``: the backbone to fine-tune on the bought points' raw inputs (loss-based
     methods only), instead of a ``strong`` head on their features."""
     from models.methods import StudentData, student_loss, student_targets, train_student
-    from models.training import one_hot, predict_probs, save_classifier
+    from models.labels import one_hot
+    from models.training import predict_probs, save_classifier
 
     taken = [load_array(selection, f"taken_{i}") for i in range(len(sources))]
     if method == "overlap_only":

@@ -27,7 +27,8 @@ def train_teachers(
     out: StageOutput, weak: ModelConfig, n_teachers: int, by: Literal["classes", "sources"], seed: int,
     sources: list[Manifest],
 ) -> None:
-    from models.training import fit_classifier, one_hot, predict_probs
+    from models.labels import one_hot
+    from models.training import fit_classifier, predict_probs
 
     train, val, test = (load_split(sources, s) for s in ("weak_train", "val", "test"))
     k = train.n_classes

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 @cached_stage
 def train_weak(out: StageOutput, weak: ModelConfig, seed: int, sources: list[Manifest]) -> None:
-    from models.training import one_hot
+    from models.labels import one_hot
 
     train, val, test = (load_split(sources, s) for s in ("weak_train", "val", "test"))
     k = train.n_classes

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from models.backbone import BackboneUnavailable, ImageEncoder, TextEncoder
+from models.backbone import ImageEncoder, TextEncoder
+from models.errors import BackboneUnavailable
 
 
 @pytest.fixture(scope="module")

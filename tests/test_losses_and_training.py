@@ -6,7 +6,8 @@ import torch
 
 from models.classifier import Classifier
 from models.losses import l2_penalty, soft_cross_entropy
-from models.training import FitSpec, fit_classifier, load_classifier, one_hot, predict_probs, save_classifier
+from models.labels import one_hot
+from models.training import FitSpec, fit_classifier, load_classifier, predict_probs, save_classifier
 
 
 def test_soft_cross_entropy_by_hand():

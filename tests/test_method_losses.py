@@ -14,7 +14,7 @@ from models.losses import (
     _greedy_quota_labels, adaptive_confidence_beta, adaptive_confidence_loss, aux_conf_alpha, aux_confidence_loss,
     balanced_hard_labels,
 )
-from models.training import hard_labels
+from models.labels import hard_labels
 
 
 def test_aux_conf_alpha_follows_the_papers_smooth_warmup():
