@@ -28,6 +28,9 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from flows.server import stop_server  # noqa: E402  (light: the standard library only)
+
 SMALL = ROOT / "tests" / "small.yaml"
 # A student that trains for some seconds, so that a kill can land inside train_strong.
 SLOW_STUDENT = ["strong.arch=mlp", "strong.hidden=256", "strong.optimizer=adam", "strong.lr=0.001",
@@ -61,6 +64,7 @@ def check(condition: bool, what: str) -> None:
 
 
 def environment(home: Path) -> dict:
+    """A user's environment: the workspace's own Prefect server (started by its first run)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
     env["W2S_HOME"] = str(home)
     return env
@@ -293,6 +297,9 @@ def run_scenario(name: str) -> dict:
             details, passed, error = SCENARIOS[name](Path(work)), True, None
         except (ScenarioFailed, subprocess.TimeoutExpired) as e:
             details, passed, error = {}, False, str(e)
+        finally:  # each workspace's Prefect server, which its first run started
+            for server in Path(work).glob("*/server"):
+                stop_server(server.parent)
     return {"scenario": name, "passed": passed, "error": error, "data_lost": details.pop("data_lost", None),
             "seconds": round(time.perf_counter() - started, 1), "details": details,
             "what": " ".join(SCENARIOS[name].__doc__.split())}

@@ -6,21 +6,27 @@
     w2s study overlap|selection|methods [CONFIG.yaml] [key=value ...] [--out DIR] [--json]
     w2s compare [--experiment E] [--filter TAG=V ...] [--metrics m1,m2] [--out DIR]
     w2s serve [--file deployments/prefect.yaml]
+    w2s server start|stop|status [--json]
     w2s ui [--port 5000]
 
 Heavy modules (Prefect, MLflow, torch) are imported only once the arguments are known
-to be good, so a mistyped key is answered at once.
+to be good, so a mistyped key is answered at once. Commands that run flows talk to the
+workspace's own Prefect server (flows/server.py), started on first use, unless
+``PREFECT_API_URL`` names one or ``--no-server`` asks for Prefect's temporary API.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
 import sys
 import tempfile
 from pathlib import Path
+
+from flows.server import LocalServer, ServerError
 
 EXIT_USAGE = 2
 
@@ -33,6 +39,36 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"w2s: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except ServerError as e:
+        print(f"w2s: error: {e}", file=sys.stderr)
+        return 1
+
+
+def entry() -> None:
+    """The ``w2s`` command: ``main``, then a fast exit.
+
+    The libraries a run imports leave millions of objects behind; the garbage collector
+    would walk them again and again during the run and once more at interpreter exit (~4 s
+    of a cached run's time). Collection is off while they are imported, what they built
+    is then frozen out of the collector's reach, and the process leaves with ``os._exit``
+    once stdout, stderr and the exit handlers (logging, MLflow, Prefect's workers) are done.
+    """
+    gc.disable()
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    import atexit
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def settle_heap() -> None:
+    """What the imports built stays for the whole run: keep the collector off it."""
+    gc.freeze()
+    gc.enable()
 
 
 class UserError(Exception):
@@ -48,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     _rerun_options(run)
     run.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    _server_option(run)
     run.set_defaults(handler=_run)
 
     plan = sub.add_parser("plan", help="say which stages a run would recompute, and why, without running it")
@@ -68,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here")
     sweep.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     sweep.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    _server_option(sweep)
     sweep.set_defaults(handler=_sweep)
 
     study = sub.add_parser("study", help="run a study: overlap density, source selection (RESEARCH.md §1), methods (§2–§4)")
@@ -76,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here (e.g. bench/results)")
     study.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     study.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    _server_option(study)
     study.set_defaults(handler=_study)
 
     compare = sub.add_parser("compare", help="a table (and plot) of runs from the MLflow store: what differed, what came out")
@@ -90,13 +129,25 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--file", default=None, help="default: deployments/prefect.yaml of this project")
     serve.add_argument("--only", action="append", default=[], metavar="NAME", help="serve only these deployments")
     serve.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(handler=_serve, no_server=False)
+
+    server = sub.add_parser("server", help="the workspace's local Prefect server: start it, stop it, say where it runs")
+    server.add_argument("action", choices=("start", "stop", "status"))
+    server.add_argument("--json", action="store_true", help="print the status as one JSON object on stdout")
+    server.set_defaults(handler=_server)
 
     ui = sub.add_parser("ui", help="open the MLflow UI on the workspace's store")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (loopback unless told otherwise)")
     ui.set_defaults(handler=_ui)
     return parser
+
+
+def _server_option(parser) -> None:
+    parser.add_argument(
+        "--no-server", action="store_true",
+        help="use Prefect's temporary API for this command instead of the workspace's server (as W2S_SERVER=ephemeral)",
+    )
 
 
 def _config_items(parser) -> None:
@@ -114,8 +165,11 @@ def _rerun_options(parser) -> None:
     )
 
 
-def configure_environment(verbose: bool = False) -> Path:
-    """Point Prefect at the workspace (unless the user configured it) before Prefect is imported."""
+def configure_environment(verbose: bool = False, prefect_api: bool = False, no_server: bool = False) -> Path:
+    """Point Prefect at the workspace (unless the user configured it) before Prefect is
+    imported. ``prefect_api``: the command runs flows, so it needs the Prefect API: a
+    team's (``PREFECT_API_URL``), the workspace's local server (started if none runs), or,
+    with ``no_server`` or ``W2S_SERVER=ephemeral``, Prefect's temporary API."""
     from tasks.workspace import home
 
     root = home()
@@ -140,34 +194,59 @@ def configure_environment(verbose: bool = False) -> Path:
         os.environ.setdefault("DATASETS_VERBOSITY", "critical")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     check_servers_reachable()
+    if prefect_api and "PREFECT_API_URL" not in os.environ and not ephemeral_mode(no_server):
+        global LOCAL_SERVER
+        from flows.server import ensure_server
+
+        LOCAL_SERVER = ensure_server(root)  # starting, while this process imports what it needs
+        os.environ["PREFECT_API_URL"] = LOCAL_SERVER.api_url
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("w2s").setLevel(logging.INFO)
     return root
 
 
+LOCAL_SERVER: LocalServer | None = None  # the workspace's server, when this command uses it
+
+
+def ephemeral_mode(no_server: bool = False) -> bool:
+    mode = os.environ.get("W2S_SERVER", "local")
+    if mode not in ("local", "ephemeral"):
+        raise UserError(f"W2S_SERVER={mode!r}: expected 'local' (the workspace's server, the default) or 'ephemeral'")
+    return no_server or mode == "ephemeral"
+
+
+def prefect_settings():
+    """Settings for the flows this command runs. Flow-run heartbeats are off unless a team's
+    server is used: only its automations would act on them, and a sync flow waits up to a
+    second at its end for the heartbeat thread to wake up and stop."""
+    from contextlib import nullcontext
+
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if "PREFECT_API_URL" in os.environ and LOCAL_SERVER is None:
+        return nullcontext()
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
+def prefect_api_ready() -> None:
+    """Just before the first flow: the local server answers, or the temporary API's database is migrated."""
+    settle_heap()
+    if LOCAL_SERVER is not None:
+        LOCAL_SERVER.wait_ready()
+    else:
+        migrate_local_prefect_db()
+
+
 def migrate_local_prefect_db() -> None:
     """Prefect's temporary local API migrates its SQLite database as it starts, and runs
-    started at once on a new workspace would migrate it together and collide (alembic:
-    "expected to match one row"). The first run migrates it under an flock, once per Prefect
-    version; the servers then skip their own migration."""
+    started at once on a new workspace would migrate it together and collide. The first
+    run migrates it under the flock the local server uses too; the temporary APIs then skip
+    their own migration."""
     if "PREFECT_API_URL" in os.environ or "PREFECT_API_DATABASE_CONNECTION_URL" in os.environ:
         return  # a server, or a database someone else looks after
-    import fcntl
+    from flows.server import migrate_prefect_db
 
-    import prefect
-
-    folder = Path(os.environ["PREFECT_HOME"])
-    marker = folder / f".migrated-{prefect.__version__}"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".migrate.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not ((folder / "prefect.db").exists() and marker.exists()):
-            from prefect.server.database import provide_database_interface
-            from prefect.utilities.asyncutils import run_coro_as_sync
-
-            run_coro_as_sync(provide_database_interface().create_db())
-            marker.touch()
-    os.environ["PREFECT_API_DATABASE_MIGRATE_ON_START"] = "false"
+    migrate_prefect_db(Path(os.environ["PREFECT_HOME"]))
 
 
 def check_servers_reachable(timeout: float = 3.0) -> None:
@@ -233,12 +312,13 @@ def _config(items: list[str], schema=None):
 def _execute(args, what: str, call) -> int:
     """Run a flow; a failure is one line (the traceback with -v), the MLflow run is marked
     FAILED. Bad input found once the data is read exits 2, like a bad config; anything else 1."""
-    from models.backbone import BackboneUnavailable
+    from models.errors import BackboneUnavailable
     from tasks.errors import DataError
 
-    migrate_local_prefect_db()
+    prefect_api_ready()
     try:
-        result = call()
+        with prefect_settings():
+            result = call()
     except (DataError, BackboneUnavailable) as e:
         if args.verbose:
             raise
@@ -275,7 +355,7 @@ def _stages(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _run(args) -> int:
     config = _config(args.items)
     refresh, rerun_from = _stages(args)
-    configure_environment(args.verbose)
+    configure_environment(args.verbose, prefect_api=True, no_server=args.no_server)
 
     from flows.experiment import w2s_experiment
 
@@ -300,7 +380,7 @@ def _plan(args) -> int:
 
 def _sweep(args) -> int:
     config = _sweep_config(args)
-    configure_environment(args.verbose)
+    configure_environment(args.verbose, prefect_api=True, no_server=args.no_server)
 
     from flows.sweep import run_sweep
 
@@ -384,26 +464,59 @@ def _compare(args) -> int:
 
 
 def _serve(args) -> int:
-    configure_environment(args.verbose)
+    if ephemeral_mode() and "PREFECT_API_URL" not in os.environ:  # a temporary API runs no scheduler
+        raise UserError(
+            "w2s serve needs a Prefect server with a scheduler: unset W2S_SERVER (the workspace's own server) "
+            "or set PREFECT_API_URL to a running one"
+        )
+    configure_environment(args.verbose, prefect_api=True)
     from flows.deployments import load_deployments, serve
 
     try:
         deployments = load_deployments(args.file, args.only)
     except (OSError, ValueError) as e:
         raise UserError(str(e)) from None
-    if "PREFECT_API_URL" not in os.environ:  # Prefect's ephemeral API runs no scheduler: schedules would never fire
-        raise UserError(
-            "w2s serve needs a Prefect server: PREFECT_API_URL is not set (prefect server start --host 127.0.0.1 "
-            "--port 4200, then export PREFECT_API_URL=http://127.0.0.1:4200/api)"
-        )
+    prefect_api_ready()
     serve(deployments)
+    return 0
+
+
+def _server(args) -> int:
+    """``w2s server start|stop|status`` for the workspace's local Prefect server."""
+    from flows.server import ensure_server, server_status, stop_server
+    from tasks.workspace import home
+
+    root = home()
+    if args.action == "start":
+        if "PREFECT_API_URL" in os.environ:
+            raise UserError(f"PREFECT_API_URL={os.environ['PREFECT_API_URL']} names the server this workspace uses; unset it to start a local one")
+        configure_environment()
+        ensure_server(root, as_client=False).wait_ready()
+    elif args.action == "stop":
+        stopped = stop_server(root)
+        print(f"stopped the Prefect server of {root} (pid {stopped.pid})" if stopped else f"no Prefect server runs for {root}",
+              file=sys.stderr)
+        return 0
+    status = server_status(root)
+    if "PREFECT_API_URL" in os.environ:
+        status["prefect_api_url"] = os.environ["PREFECT_API_URL"]  # what commands use instead
+    if args.json:
+        print(json.dumps(status, sort_keys=True))
+    elif status["running"]:
+        print(f"Prefect server of {root}: {status['api_url']} (pid {status['pid']}, since {status['started']}, "
+              f"{'healthy' if status['healthy'] else 'not answering'}, stops after {status['idle_stop_minutes']:g} min idle"
+              f"{', commands running' if status['commands_running'] else ''}); log {status['log']}")
+    else:
+        print(f"no Prefect server runs for {root}; the next w2s run starts one")
+    if "PREFECT_API_URL" in os.environ:
+        print(f"commands use PREFECT_API_URL={os.environ['PREFECT_API_URL']} instead", file=sys.stderr)
     return 0
 
 
 def _study(args) -> int:
     schema, flow = STUDIES[args.name]
     config = _config(args.items, _load(schema))
-    configure_environment(args.verbose)
+    configure_environment(args.verbose, prefect_api=True, no_server=args.no_server)
     return _execute(args, f"{args.name} study", lambda: _load(flow)(config, args.out))
 
 
@@ -446,4 +559,4 @@ def _ui(args) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

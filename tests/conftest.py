@@ -1,4 +1,11 @@
-"""One workspace per test session, and Prefect pointed at it before Prefect is imported."""
+"""One workspace and one Prefect server per test session, set up before Prefect is imported.
+
+The session's server is the workspace's own local server (flows/server.py), started in
+the background as the tests are collected. Every in-process flow and every ``w2s``
+subprocess reaches it through ``PREFECT_API_URL``, instead of each starting Prefect's
+temporary API (~9 s apiece). Tests of the local server itself and of the temporary API
+(``--no-server``) use workspaces of their own without that variable (cli_helpers.py).
+"""
 
 import os
 import tempfile
@@ -10,21 +17,38 @@ _SESSION_HOME = Path(tempfile.mkdtemp(prefix="w2s-tests-"))
 os.environ["W2S_HOME"] = str(_SESSION_HOME / "home")
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("W2S_SERVER", None)
 os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+# A server a test starts and forgets stops itself soon after that test's process ends.
+os.environ["W2S_SERVER_IDLE_MINUTES"] = "2"
 # Nothing in the tests may come from the hub; offline mode fails at once instead of retrying.
 os.environ["HF_HUB_OFFLINE"] = "1"
+
+from flows.server import ensure_server, stop_server  # noqa: E402  (after the environment above)
+
+_SERVER = ensure_server(Path(os.environ["W2S_HOME"]))
+os.environ["PREFECT_API_URL"] = _SERVER.api_url
 
 SMALL_CONFIG = Path(__file__).parent / "small.yaml"
 
 
-@pytest.fixture(scope="session")
-def prefect_harness():
-    from prefect.testing.utilities import prefect_test_harness
+def pytest_unconfigure(config):
+    stop_server(Path(os.environ["W2S_HOME"]))
 
-    with prefect_test_harness():
-        yield
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server():
+    """The session's server answers before the first test (it started while tests were collected)."""
+    _SERVER.wait_ready()
+    return _SERVER
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(prefect_server):
+    """What flow tests ask for: the session's Prefect API (kept under this name)."""
+    return prefect_server
 
 
 @pytest.fixture

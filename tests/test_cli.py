@@ -5,22 +5,12 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_w2s
 
 SMALL = Path(__file__).parent / "small.yaml"
-
-
-def _w2s(home: Path, *args: str, timeout: int = 300, **env_vars: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
-    env["W2S_HOME"] = str(home)
-    env.update(env_vars)
-    return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
 
 
 # Found inside the flow, once the data is read: an MLflow run exists (and must end FAILED).
@@ -60,7 +50,9 @@ IN_FLOW = pytest.mark.slow
         (["compare", "--filter", "w2s.sweep"], "w2s.sweep", {}, None),
         (["compare", "--experiment", "no-such-experiment"], "no-such-experiment", {}, None),
         (["serve", "--only", "nightly"], "nightly", {}, None),
-        (["serve"], "PREFECT_API_URL", {}, None),  # no scheduler without a server: schedules would never fire
+        # Prefect's temporary API runs no scheduler: schedules would never fire.
+        (["serve"], "W2S_SERVER", {"W2S_SERVER": "ephemeral", "PREFECT_API_URL": None}, None),
+        (["run"], "W2S_SERVER", {"W2S_SERVER": "remote", "PREFECT_API_URL": None}, None),
         (["run"], "W2S_HOME", {"W2S_HOME": "{bad}/good.csv/home"}, None),  # a workspace that cannot be made
         (["run"], "MLFLOW_TRACKING_URI", {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, None),  # fails fast
         (["run"], "PREFECT_API_URL", {"PREFECT_API_URL": "http://127.0.0.1:9/api"}, None),
@@ -90,8 +82,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, bad_files, args, names, env,
     only the stages ``kept``, whose input was good, are cached."""
     home = tmp_path / "home"
     fill = lambda text: text.replace("{bad}", str(bad_files))  # noqa: E731
-    extra = {k: fill(v) for k, v in env.items()}
-    done = _w2s(home, *map(fill, args), timeout=120, **extra)
+    extra = {k: fill(v) if v else v for k, v in env.items()}
+    done = run_w2s(home, *map(fill, args), timeout=120, **extra)
     assert done.returncode == 2, done.stderr[-2000:]
     *progress, last = done.stderr.strip().splitlines()
     assert last.startswith("w2s: error: ") and fill(names) in last and "Traceback" not in done.stderr
@@ -142,20 +134,20 @@ def bad_files(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_run_twice_second_is_all_cached_and_mlflow_has_the_runs(tmp_path):
     home = tmp_path / "home"
-    first = _w2s(home, "run", str(SMALL), "--json")
+    first = run_w2s(home, "run", str(SMALL), "--json")
     assert first.returncode == 0, first.stderr[-2000:]
     one = json.loads(first.stdout)
     assert {"acc_weak", "acc_ceiling", "acc_w2s", "pgr"} <= set(one["metrics"])
     assert not any(s["cached"] for s in one["stages"].values())
 
-    second = _w2s(home, "run", str(SMALL), "--json")
+    second = run_w2s(home, "run", str(SMALL), "--json")
     assert second.returncode == 0, second.stderr[-2000:]
     two = json.loads(second.stdout)
     assert all(s["cached"] for s in two["stages"].values())
     assert two["metrics"] == one["metrics"] and two["mlflow_run_id"] != one["mlflow_run_id"]
 
     # Another method recomputes the student and its evaluation only.
-    aux = _w2s(home, "run", str(SMALL), "method=aux_conf")
+    aux = run_w2s(home, "run", str(SMALL), "method=aux_conf")
     assert aux.returncode == 0, aux.stderr[-2000:]
     assert "(aux_conf)" in aux.stdout and "cache      6/8 stages cached" in aux.stdout
 
@@ -171,7 +163,7 @@ def test_run_twice_second_is_all_cached_and_mlflow_has_the_runs(tmp_path):
     )
     assert len(children) >= 8 and all(r.data.metrics for r in children)
     # The readable summary names the figures a researcher looks for first.
-    text = _w2s(home, "run", str(SMALL))
+    text = run_w2s(home, "run", str(SMALL))
     assert text.returncode == 0
     for word in ("weak", "ceiling", "PGR", "overlap", "sources", "8/8 stages cached", "mlflow"):
         assert word in text.stdout
@@ -191,7 +183,7 @@ def test_a_researchers_own_csv_runs_to_a_pgr(tmp_path):
     frame = pd.DataFrame(x, columns=["Age (yrs)", "dose_mg", "BMI", "site id", "biomarker-A"]).assign(Outcome=outcome)
     path = tmp_path / "trial results.csv"
     frame.to_csv(path, index=False)
-    done = _w2s(
+    done = run_w2s(
         tmp_path / "home", "run", f"source.path={path}", "source.label_column=Outcome", "data.weak_view.kind=columns",
         "data.weak_view.columns=[dose_mg,site id]", "--json",
     )

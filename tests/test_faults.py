@@ -6,12 +6,12 @@ report is read back.
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_w2s
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = Path(__file__).parent / "small.yaml"
@@ -39,10 +39,7 @@ def test_same_config_and_seed_give_identical_metrics_on_cpu(tmp_path):
                   "strong.optimizer=adam", "strong.batch_size=16", "strong.lr=0.01", "strong.epochs=8"]
     results = {}
     for home, seed in (("a", 9106), ("b", 9106), ("c", 9107)):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
-        env["W2S_HOME"] = str(tmp_path / home)
-        done = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(SMALL), *stochastic, f"seed={seed}", "--json"],
-                              env=env, capture_output=True, text=True, timeout=600)
+        done = run_w2s(tmp_path / home, "run", str(SMALL), *stochastic, f"seed={seed}", "--json", timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
         results[home] = json.loads(done.stdout)
     assert results["a"]["metrics"] == results["b"]["metrics"]  # exactly, every figure

@@ -9,12 +9,11 @@ bench/results/mlflow_ui_sweep.png.
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 import urllib.parse
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_w2s
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = Path(__file__).resolve().parent / "small.yaml"
@@ -35,13 +34,6 @@ def _load_helper():
 
 
 ui = _load_helper()
-
-
-def _w2s(home: Path, args: list[str]) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
-    env.update(W2S_HOME=str(home), HF_HUB_OFFLINE="1")
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
 
 
 def _server_pid(port: int) -> int:
@@ -68,7 +60,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
 @pytest.mark.skipif(ui.chromium_binary() is None, reason="chromium is not installed (Debian: apt-get install chromium)")
 def test_mlflow_ui_shows_the_runs_and_is_screenshot(tmp_path):
     home = tmp_path / "home"
-    done = _w2s(home, SWEEP)
+    done = run_w2s(home, *SWEEP, timeout=600)
     assert done.returncode == 0, f"w2s {' '.join(SWEEP)}\n{done.stderr[-2000:]}"
     printed = json.loads(done.stdout)
     cell_ids = [c["mlflow_run_id"] for c in printed["cells"]]

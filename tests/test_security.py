@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from flows.server import stop_server
+
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = Path(__file__).parent / "small.yaml"
 PACKAGES = ("flows", "tasks", "models")
@@ -57,11 +59,15 @@ def test_a_run_writes_only_into_its_workspace_and_the_named_output(tmp_path):
            if not k.startswith(("PREFECT_", "MLFLOW_", "XDG_", "HF_", "MPL", "TORCH", "TRANSFORMERS_"))}
     env.update(HOME=str(user_home), TMPDIR=str(tmp), W2S_HOME=str(tmp_path / "ws"), HF_HUB_OFFLINE="1",
                PYTHONPATH=str(ROOT))
-    done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "sweep", str(SMALL), "method=xent,bootstrap", "seed=9108", "--out", str(out)],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=600,
-    )
+    try:  # the default path: the workspace's own Prefect server, started by the command
+        done = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "sweep", str(SMALL), "method=xent,bootstrap", "seed=9108", "--out", str(out)],
+            env=env, cwd=cwd, capture_output=True, text=True, timeout=600,
+        )
+    finally:
+        stop_server(tmp_path / "ws")
     assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "ws" / "server" / "server.log").is_file()
     written = {str(p.relative_to(tmp_path)) for d in (user_home, cwd, tmp) for p in d.rglob("*")}
     assert not written, sorted(written)[:20]
     assert {p.name for p in out.iterdir()} == {"sweep.md", "sweep.png", "sweep.json"}
