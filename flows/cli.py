@@ -193,6 +193,11 @@ def configure_environment(verbose: bool = False, prefect_api: bool = False, no_s
             os.environ.setdefault(f"PREFECT_LOGGING_LOGGERS_PREFECT_{logger}_LEVEL", "CRITICAL")
         os.environ.setdefault("DATASETS_VERBOSITY", "critical")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        # Prefect's temporary API (--no-server) shares this command's stderr, and the command
+        # stops it at exit: a failed run exits right after its flow's last writes, and a
+        # server stopped while it still records them had its database pool log the cancelled
+        # connection's traceback through the root logger, after the command's error line.
+        os.environ.setdefault("PREFECT_LOGGING_ROOT_LEVEL", "CRITICAL")
     check_servers_reachable()
     if prefect_api and "PREFECT_API_URL" not in os.environ and not ephemeral_mode(no_server):
         global LOCAL_SERVER

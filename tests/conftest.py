@@ -34,8 +34,31 @@ os.environ["PREFECT_API_URL"] = _SERVER.api_url
 SMALL_CONFIG = Path(__file__).parent / "small.yaml"
 
 
-def pytest_unconfigure(config):
+def pytest_sessionfinish(session, exitstatus):
+    """Stop the session's server; any other local server a test started and left running
+    fails the session (it is stopped too): the product must never leave one behind."""
     stop_server(Path(os.environ["W2S_HOME"]))
+    factory = getattr(session.config, "_tmp_path_factory", None)  # where tmp_path folders live
+    roots = [str(_SESSION_HOME), *([str(factory.getbasetemp())] if factory else [])]
+    left = [home for home in _local_servers() if home.startswith(tuple(roots))]
+    for home in left:
+        stop_server(Path(home))
+    if left:
+        print(f"\nlocal Prefect servers left running by the tests (now stopped): {left}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _local_servers() -> list[str]:
+    """The workspaces whose local server runs on this machine (read off /proc)."""
+    homes = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().decode().split("\0") if proc.name.isdigit() else []
+        except OSError:
+            continue
+        if "flows.server" in argv and "--home" in argv:
+            homes.append(argv[argv.index("--home") + 1])
+    return homes
 
 
 @pytest.fixture(scope="session", autouse=True)
