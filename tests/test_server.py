@@ -154,3 +154,20 @@ def test_a_failed_run_prints_its_one_line_and_nothing_after_it(tmp_path):
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "cannot be parsed as csv" in lines[0], (attempt, done.stderr[-3000:])
     assert not (home / "server").exists()  # the temporary API: no local server was started
+
+
+@pytest.mark.slow
+def test_the_overhead_benchmark_measures_all_four_kinds_of_run(tmp_path):
+    """bench/overhead.py once through (the figures it reports are measured by running it)."""
+    out = tmp_path / "overhead.json"
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "overhead.py"), "--repeats", "1", "--training-repeats", "2",
+                           "--out", str(out)], env=w2s_env(tmp_path / "unused", PREFECT_API_URL=None), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    medians = report["medians"]
+    for key in ("a_cold_run_s", "a_server_start_s", "b_cached_rerun_s", "c_floor_one_task_flow_s",
+                "c_floor_same_settings_s", "d_cached_rerun_ephemeral_s"):
+        assert medians[key] > 0, key
+    assert medians["a_server_start_s"] < medians["a_cold_run_s"]
+    assert len(report["b_cached_rerun_s"]) == len(report["d_cached_rerun_ephemeral_s"]) == 2
