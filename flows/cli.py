@@ -7,6 +7,7 @@
     w2s compare [--experiment E] [--filter TAG=V ...] [--metrics m1,m2] [--out DIR]
     w2s serve [--file deployments/prefect.yaml]
     w2s ui [--port 5000]
+    w2s sources [--json]
 
 Heavy modules (Prefect, MLflow, torch) are imported only once the arguments are known
 to be good, so a mistyped key is answered at once.
@@ -96,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (loopback unless told otherwise)")
     ui.set_defaults(handler=_ui)
+
+    sources = sub.add_parser("sources", help="list the named sources: bundled sets and NLP benchmark tasks (source=NAME)")
+    sources.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
+    sources.set_defaults(handler=_sources)
     return parser
 
 
@@ -262,6 +267,28 @@ def _execute(args, what: str, call) -> int:
     return 0
 
 
+def _check_hub_sources(configs: list) -> None:
+    """A hub dataset that cannot be reached (offline, say) is refused before any run starts,
+    in one line that says how to use a local copy instead."""
+    from tasks.errors import DataError
+    from tasks.real_data import check_hub_reachable
+
+    try:
+        for config in configs:
+            for source in config.data.sources:
+                check_hub_reachable(source)
+    except DataError as e:
+        raise UserError(str(e)) from None
+
+
+def _sources(args) -> int:
+    from flows.sources import format_sources, list_sources
+
+    records = list_sources()
+    print(json.dumps(records, indent=1) if args.json else format_sources(records))
+    return 0
+
+
 def _stages(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
     from flows.config import STAGES
 
@@ -275,6 +302,7 @@ def _stages(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _run(args) -> int:
     config = _config(args.items)
     refresh, rerun_from = _stages(args)
+    _check_hub_sources([config])
     configure_environment(args.verbose)
 
     from flows.experiment import w2s_experiment
@@ -300,6 +328,7 @@ def _plan(args) -> int:
 
 def _sweep(args) -> int:
     config = _sweep_config(args)
+    _check_hub_sources([config.cell(axes) for axes in config.combinations()])
     configure_environment(args.verbose)
 
     from flows.sweep import run_sweep
@@ -420,6 +449,8 @@ def format_summary(result: dict) -> str:
         lines.append(
             f"hard-only  weak {m['acc_hard_weak']:.3f}   ceiling {m['acc_hard_ceiling']:.3f}   w2s {m['acc_hard_w2s']:.3f}"
         )
+    for d in result.get("data", []):
+        lines.append(format_data_line(d))
     lines.append(f"agreement  with teacher {m['agreement']:.3f} (teacher right {m['agreement_teacher_right']:.3f}, wrong {m['agreement_teacher_wrong']:.3f})")
     for s in result["overlap"]:
         true = f"  (true {s['true_density']:.3f}, overlap F1 {s['overlap_f1']:.2f})" if "true_density" in s else ""
@@ -431,6 +462,17 @@ def format_summary(result: dict) -> str:
     lines.append(f"cache      {len(hits)}/{len(result['stages'])} stages cached" + (f": {', '.join(hits)}" if hits else ""))
     lines.append(f"mlflow     run {result['mlflow_run_id']}  (w2s ui to browse)")
     return "\n".join(lines)
+
+
+def format_data_line(d: dict) -> str:
+    """Where a real source's rows came from: the summary's ``data`` line."""
+    sizes = d["sizes"]
+    train = sum(n for split, n in sizes.items() if split != "test")
+    line = f"data       {d['source']:<10} {train} train rows, {sizes['test']} test rows from {d['test_from']}"
+    if d.get("benchmark"):
+        line += f"; {d['empty_dropped']} empty texts dropped"
+        line += f"; hub commit {d['revision'][:12]}" if d.get("revision") else "; a local copy"
+    return line
 
 
 def _ui(args) -> int:
