@@ -441,17 +441,17 @@ def format_summary(result: dict) -> str:
     oracle = "  [oracle: epoch chosen on ground-truth val]" if result.get("select_on") == "oracle_val" else ""
     lines = [
         "",
-        f"accuracy   weak {m['acc_weak']:.3f}   ceiling {m['acc_ceiling']:.3f}   w2s {m['acc_w2s']:.3f} ({result['method']}){oracle}",
-        f"PGR        {m['pgr']:.3f} (accuracy)   {m['pgr_auroc']:.3f} (AUROC)"
+        f"accuracy   weak {_num(m['acc_weak'])}   ceiling {_num(m['acc_ceiling'])}   w2s {_num(m['acc_w2s'])} ({result['method']}){oracle}",
+        f"PGR        {_num(m['pgr'])} (accuracy)   {_num(m['pgr_auroc'])} (AUROC)"
         + ("   warning: ceiling ≈ weak, PGR is unreliable" if m.get("gap_too_small") else ""),
     ]
     if "acc_hard_w2s" in m:
         lines.append(
-            f"hard-only  weak {m['acc_hard_weak']:.3f}   ceiling {m['acc_hard_ceiling']:.3f}   w2s {m['acc_hard_w2s']:.3f}"
+            f"hard-only  weak {_num(m['acc_hard_weak'])}   ceiling {_num(m['acc_hard_ceiling'])}   w2s {_num(m['acc_hard_w2s'])}"
         )
     for d in result.get("data", []):
         lines.append(format_data_line(d))
-    lines.append(f"agreement  with teacher {m['agreement']:.3f} (teacher right {m['agreement_teacher_right']:.3f}, wrong {m['agreement_teacher_wrong']:.3f})")
+    lines.append(f"agreement  with teacher {_num(m['agreement'])} (teacher right {_num(m['agreement_teacher_right'])}, wrong {_num(m['agreement_teacher_wrong'])})")
     for s in result["overlap"]:
         true = f"  (true {s['true_density']:.3f}, overlap F1 {s['overlap_f1']:.2f})" if "true_density" in s else ""
         lines.append(f"overlap    {s['source']:<10} detected density {s['density']:.3f}{true}")
@@ -462,6 +462,11 @@ def format_summary(result: dict) -> str:
     lines.append(f"cache      {len(hits)}/{len(result['stages'])} stages cached" + (f": {', '.join(hits)}" if hits else ""))
     lines.append(f"mlflow     run {result['mlflow_run_id']}  (w2s ui to browse)")
     return "\n".join(lines)
+
+
+def _num(value) -> str:
+    """A metric to three places; a metric with no value (a cached NaN reads back as None) is "nan"."""
+    return "nan" if value is None else f"{value:.3f}"
 
 
 def format_data_line(d: dict) -> str:
