@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
+from models.nlp_tasks import TASKS
 from models.synthetic import scale_counts
 
 
@@ -123,9 +124,13 @@ class DatasetSource(Section):
     feature_columns: tuple[str, ...] = ()
     filter_column: str | None = None
     filter_values: tuple[str | int | float, ...] = ()
-    max_rows: int | None = Field(None, ge=2, description="a seeded random subset of this many rows (after filtering); a benchmark: the first this many of its train split")
-    max_test_rows: int | None = Field(None, ge=1, description="a benchmark: the first this many rows of its test split")
-    balance: bool = Field(False, description="undersample every class to the rarest one's count (a benchmark: each hub split at ingest, with the data's seed)")
+    max_rows: int | None = Field(
+        None, ge=2, description="a seeded random subset of this many rows (after filtering); a benchmark: its train examples"
+    )
+    max_test_rows: int | None = Field(None, ge=1, description="a benchmark: its test examples")
+    balance: bool = Field(
+        False, description="undersample every class to the rarest one's count (a benchmark: each hub split, with source.seed)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -153,8 +158,6 @@ class DatasetSource(Section):
         return self
 
     def _benchmark_fits(self) -> None:
-        from models.nlp_tasks import TASKS
-
         if self.benchmark not in TASKS:
             raise ValueError(f"benchmark: unknown task '{self.benchmark}' (tasks: {', '.join(TASKS)})")
         if self.hub or self.bundled:
@@ -541,8 +544,6 @@ def bundled_sources() -> list[str]:
 def preset(name: str) -> dict:
     """The config updates of source ``name``: a bundled set's preset file, or a benchmark
     task's source on the shared benchmark preset."""
-    from models.nlp_tasks import TASKS
-
     if name in TASKS:
         return benchmark_preset(name)
     if name not in bundled_sources():
@@ -555,8 +556,6 @@ def preset(name: str) -> dict:
 def benchmark_preset(name: str) -> dict:
     """A benchmark task with its paper's defaults (balancing, how many train and test rows),
     on ``_benchmark.yaml``'s models and splits."""
-    from models.nlp_tasks import TASKS
-
     protocol = TASKS[name].protocol
     source = {
         "name": name, "kind": "dataset", "benchmark": name, "balance": protocol.balance,

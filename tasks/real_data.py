@@ -72,6 +72,16 @@ def resolve_source(source: DatasetSource) -> tuple[DatasetSource, str]:
     return source, f"bundled:{source.bundled}"
 
 
+def check_hub_reachable(source) -> None:
+    """For a source read from the hub: its revision resolves now, or one DataError line says
+    how to point at a local copy. Local, bundled and generated sources pass at once."""
+    if getattr(source, "kind", None) != "dataset" or source.path or source.bundled:
+        return
+    if source.hub and Path(source.hub).expanduser().is_dir():
+        return
+    resolve_source(source)
+
+
 def _content_fingerprint(path: Path, key: str) -> str:
     if not path.exists():
         raise DataError(f"{key}: {path} does not exist")
@@ -262,13 +272,3 @@ def _images(values, column: str) -> np.ndarray:
     if images.ndim not in (3, 4) or not np.isfinite(images).all():
         raise DataError(f"source.image_column: '{column}' must hold finite (H, W) or (H, W, C) images")
     return images
-
-
-def check_hub_reachable(source) -> None:
-    """For a source read from the hub: its revision resolves now, or one DataError line says
-    how to point at a local copy. Local, bundled and generated sources pass at once."""
-    if getattr(source, "kind", None) != "dataset" or source.path or source.bundled:
-        return
-    if source.hub and Path(source.hub).expanduser().is_dir():
-        return
-    resolve_source(source)

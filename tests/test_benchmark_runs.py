@@ -112,7 +112,7 @@ def test_burns_five_tasks_sweep_from_local_copies(tmp_path, save_benchmark_copy)
     for task in BURNS:
         save_benchmark_copy(task, root / task, n_train=100, n_test=30)
     shown = _documented(
-        "w2s sweep source=amazon_polarity,sciq,anthropic_hh,cosmos_qa,boolq seed=0,1,2 --name burns 'source.path=/data/w2s/{name}'"
+        "w2s sweep source=amazon_polarity,sciq,anthropic_hh,cosmos_qa,boolq seed=0,1,2 'source.path=/data/w2s/{name}' --name burns"
     )
     args = [a.strip("'") for a in shown.replace("/data/w2s", str(root)).split()[1:]]
     done = _w2s(tmp_path / "home", *args, "--json")
@@ -127,3 +127,11 @@ def test_burns_five_tasks_sweep_from_local_copies(tmp_path, save_benchmark_copy)
     compare = _w2s(tmp_path / "home", *_documented("w2s compare --filter w2s.sweep=burns").split()[1:])
     assert compare.returncode == 0, compare.stderr[-3000:]
     assert all(f"source={t},seed={s}" in compare.stdout for t in BURNS for s in (0, 1, 2)), compare.stdout
+
+
+def test_the_docs_list_every_task_with_its_hub_splits():
+    text = DOCS.read_text()
+    for name, t in TASKS.items():
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, name
+        assert f"`{t.train_split}`" in row and f"`{t.test_split}`" in row and (t.hub in row or "as `" in row), row

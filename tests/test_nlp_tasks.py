@@ -477,3 +477,25 @@ def test_a_sweep_over_tasks_keeps_each_tasks_local_copy(tmp_path, save_benchmark
 def test_bad_benchmark_settings_name_the_key(overrides, names):
     with pytest.raises(ConfigError, match=names):
         load_config(None, overrides)
+
+
+def test_the_hub_loader_reads_a_repository_and_names_a_loading_script(tmp_path, save_benchmark_copy):
+    """The hub path's own call, on folders laid out as hub repositories (no hub here)."""
+    import dataclasses
+
+    import datasets
+
+    from tasks.benchmark_data import _hub_split
+
+    dd = datasets.load_from_disk(str(save_benchmark_copy("piqa", tmp_path / "saved", 10, 4)))
+    repo = tmp_path / "piqa-repo"
+    (repo / "data").mkdir(parents=True)
+    for split, table in dd.items():
+        table.to_parquet(str(repo / "data" / f"{split}-00000-of-00001.parquet"))
+    spec = dataclasses.replace(TASKS["piqa"], hub=str(repo))
+    assert _hub_split(spec, None, "validation")["goal"] == dd["validation"]["goal"]
+    scripted = tmp_path / "piqa"
+    scripted.mkdir()
+    (scripted / "piqa.py").write_text("# a loading script\n")
+    with pytest.raises(DataError, match=r"ships a loading script.*revision='refs/convert/parquet'.*source.path=DIR"):
+        _hub_split(dataclasses.replace(spec, hub=str(scripted)), None, "train")
