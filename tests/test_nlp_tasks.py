@@ -373,7 +373,7 @@ def test_a_copy_without_the_tasks_splits_or_columns_is_one_line(tmp_path, save_b
         read_benchmark(_source("boolq", tmp_path / "one_split"))
 
 
-def test_the_hub_is_asked_for_the_commit_and_offline_says_how_to_use_a_copy(monkeypatch):
+def test_the_hub_is_asked_for_the_commit_and_offline_says_how_to_use_a_copy():
     from tasks.real_data import resolve_source
 
     source = load_config(None, ["source=sciq"]).data.sources[0]
