@@ -8,6 +8,7 @@
     w2s serve [--file deployments/prefect.yaml]
     w2s server start|stop|status [--json]
     w2s ui [--port 5000]
+    w2s sources [--json]
 
 Heavy modules (Prefect, MLflow, torch) are imported only once the arguments are known
 to be good, so a mistyped key is answered at once. Commands that run flows talk to the
@@ -140,6 +141,10 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (loopback unless told otherwise)")
     ui.set_defaults(handler=_ui)
+
+    sources = sub.add_parser("sources", help="list the named sources: bundled sets and NLP benchmark tasks (source=NAME)")
+    sources.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
+    sources.set_defaults(handler=_sources)
     return parser
 
 
@@ -349,6 +354,28 @@ def _execute(args, what: str, call) -> int:
     return 0
 
 
+def _check_hub_sources(configs: list) -> None:
+    """A hub dataset that cannot be reached (offline, say) is refused before any run starts,
+    in one line that says how to use a local copy instead."""
+    from tasks.errors import DataError
+    from tasks.real_data import check_hub_reachable
+
+    try:
+        for config in configs:
+            for source in config.data.sources:
+                check_hub_reachable(source)
+    except DataError as e:
+        raise UserError(str(e)) from None
+
+
+def _sources(args) -> int:
+    from flows.sources import format_sources, list_sources
+
+    records = list_sources()
+    print(json.dumps(records, indent=1) if args.json else format_sources(records))
+    return 0
+
+
 def _stages(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
     from flows.config import STAGES
 
@@ -362,6 +389,7 @@ def _stages(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _run(args) -> int:
     config = _config(args.items)
     refresh, rerun_from = _stages(args)
+    _check_hub_sources([config])
     configure_environment(args.verbose, prefect_api=True, no_server=args.no_server)
 
     from flows.experiment import w2s_experiment
@@ -387,6 +415,7 @@ def _plan(args) -> int:
 
 def _sweep(args) -> int:
     config = _sweep_config(args)
+    _check_hub_sources([config.cell(axes) for axes in config.combinations()])
     configure_environment(args.verbose, prefect_api=True, no_server=args.no_server)
 
     from flows.sweep import run_sweep
@@ -532,15 +561,17 @@ def format_summary(result: dict) -> str:
     oracle = "  [oracle: epoch chosen on ground-truth val]" if result.get("select_on") == "oracle_val" else ""
     lines = [
         "",
-        f"accuracy   weak {m['acc_weak']:.3f}   ceiling {m['acc_ceiling']:.3f}   w2s {m['acc_w2s']:.3f} ({result['method']}){oracle}",
-        f"PGR        {m['pgr']:.3f} (accuracy)   {m['pgr_auroc']:.3f} (AUROC)"
+        f"accuracy   weak {_num(m['acc_weak'])}   ceiling {_num(m['acc_ceiling'])}   w2s {_num(m['acc_w2s'])} ({result['method']}){oracle}",
+        f"PGR        {_num(m['pgr'])} (accuracy)   {_num(m['pgr_auroc'])} (AUROC)"
         + ("   warning: ceiling ≈ weak, PGR is unreliable" if m.get("gap_too_small") else ""),
     ]
     if "acc_hard_w2s" in m:
         lines.append(
-            f"hard-only  weak {m['acc_hard_weak']:.3f}   ceiling {m['acc_hard_ceiling']:.3f}   w2s {m['acc_hard_w2s']:.3f}"
+            f"hard-only  weak {_num(m['acc_hard_weak'])}   ceiling {_num(m['acc_hard_ceiling'])}   w2s {_num(m['acc_hard_w2s'])}"
         )
-    lines.append(f"agreement  with teacher {m['agreement']:.3f} (teacher right {m['agreement_teacher_right']:.3f}, wrong {m['agreement_teacher_wrong']:.3f})")
+    for d in result.get("data", []):
+        lines.append(format_data_line(d))
+    lines.append(f"agreement  with teacher {_num(m['agreement'])} (teacher right {_num(m['agreement_teacher_right'])}, wrong {_num(m['agreement_teacher_wrong'])})")
     for s in result["overlap"]:
         true = f"  (true {s['true_density']:.3f}, overlap F1 {s['overlap_f1']:.2f})" if "true_density" in s else ""
         lines.append(f"overlap    {s['source']:<10} detected density {s['density']:.3f}{true}")
@@ -551,6 +582,22 @@ def format_summary(result: dict) -> str:
     lines.append(f"cache      {len(hits)}/{len(result['stages'])} stages cached" + (f": {', '.join(hits)}" if hits else ""))
     lines.append(f"mlflow     run {result['mlflow_run_id']}  (w2s ui to browse)")
     return "\n".join(lines)
+
+
+def _num(value) -> str:
+    """A metric to three places; a metric with no value (a cached NaN reads back as None) is "nan"."""
+    return "nan" if value is None else f"{value:.3f}"
+
+
+def format_data_line(d: dict) -> str:
+    """Where a real source's rows came from: the summary's ``data`` line."""
+    sizes = d["sizes"]
+    train = sum(n for split, n in sizes.items() if split != "test")
+    line = f"data       {d['source']:<10} {train} train rows, {sizes['test']} test rows from {d['test_from']}"
+    if d.get("benchmark"):
+        line += f"; {d['empty_dropped']} empty texts dropped"
+        line += f"; hub commit {d['revision'][:12]}" if d.get("revision") else "; a local copy"
+    return line
 
 
 def _ui(args) -> int:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
+from models.nlp_tasks import TASKS
 from models.synthetic import scale_counts
 
 
@@ -100,6 +101,11 @@ class DatasetSource(Section):
     ``filter_column`` / ``filter_values`` keep the rows of some domains only, so that
     several sources can be cut from one dataset. The rows are split in proportion to
     ``data.splits`` with the run's seed, stratified by class.
+
+    ``benchmark``: a named NLP task (models/nlp_tasks.py) that knows its hub dataset, which
+    hub split is train and which is test, and how a row becomes one text and a binary label;
+    its rows come from the hub, or from a local copy of its splits at ``path``. The hub's
+    test split stays the run's test split. ``{name}`` in ``path`` stands for the source's name.
     """
 
     name: SourceName = "data"
@@ -109,20 +115,40 @@ class DatasetSource(Section):
     hub_config: str | None = None
     hub_split: str = "train"
     bundled: str | None = None
+    benchmark: str | None = Field(None, description="a named NLP benchmark task: w2s sources lists them")
+    revision: str | None = Field(None, description="the hub revision to read (branch, tag or commit; default: main)")
+    seed: int = Field(0, ge=0, description="the data's own seed: a benchmark's coin flips and balancing, max_rows' subset")
     label_column: str = Field("label", min_length=1)
     text_column: str | None = None
     image_column: str | None = None
     feature_columns: tuple[str, ...] = ()
     filter_column: str | None = None
     filter_values: tuple[str | int | float, ...] = ()
-    max_rows: int | None = Field(None, ge=2, description="a seeded random subset of this many rows (after filtering)")
-    balance: bool = Field(False, description="undersample every class to the rarest one's count")
+    max_rows: int | None = Field(
+        None, ge=2, description="a seeded random subset of this many rows (after filtering); a benchmark: its train examples"
+    )
+    max_test_rows: int | None = Field(None, ge=1, description="a benchmark: its test examples")
+    balance: bool = Field(
+        False, description="undersample every class to the rarest one's count (a benchmark: each hub split, with source.seed)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_in_path(cls, data: Any) -> Any:
+        # One setting for many sources (a sweep over benchmark tasks, each copy in its own folder).
+        if isinstance(data, dict) and isinstance(data.get("path"), str) and "{name}" in data["path"]:
+            data = {**data, "path": data["path"].replace("{name}", str(data.get("name", "data")))}
+        return data
 
     @model_validator(mode="after")
     def _one_origin(self):
         given = [k for k in ("path", "hub", "bundled") if getattr(self, k)]
-        if len(given) != 1:
+        if self.benchmark:
+            self._benchmark_fits()
+        elif len(given) != 1:
             raise ValueError(f"a dataset source needs exactly one of path, hub or bundled (got {given or 'none'})")
+        elif self.max_test_rows is not None:
+            raise ValueError("max_test_rows: only a benchmark task has a test split of its own")
         if self.text_column and self.image_column:
             raise ValueError("text_column and image_column exclude each other")
         if bool(self.filter_column) != bool(self.filter_values):
@@ -130,6 +156,15 @@ class DatasetSource(Section):
         if self.path and not Path(self.path).expanduser().exists():
             raise ValueError(f"path: {self.path} does not exist")
         return self
+
+    def _benchmark_fits(self) -> None:
+        if self.benchmark not in TASKS:
+            raise ValueError(f"benchmark: unknown task '{self.benchmark}' (tasks: {', '.join(TASKS)})")
+        if self.hub or self.bundled:
+            raise ValueError("benchmark: the task names its own hub dataset; give path= for a local copy, not hub or bundled")
+        formatting = [k for k in ("text_column", "image_column", "feature_columns", "filter_column") if getattr(self, k)]
+        if formatting:
+            raise ValueError(f"benchmark: the task makes its own text and label; {formatting[0]} does not apply")
 
 
 def _source_kind(value: Any) -> str:
@@ -385,7 +420,7 @@ class ExperimentConfig(JobConfig):
 
     @model_validator(mode="after")
     def _text_has_a_backbone(self):
-        text = [s.name for s in self.data.sources if getattr(s, "text_column", None)]
+        text = [s.name for s in self.data.sources if getattr(s, "text_column", None) or getattr(s, "benchmark", None)]
         if text and not self.backbone.name:
             raise ValueError(f"backbone.name: source '{text[0]}' is text; name a backbone to encode it (e.g. backbone.name=minilm)")
         return self
@@ -502,15 +537,32 @@ PRESETS = Path(__file__).parent / "presets"
 
 
 def bundled_sources() -> list[str]:
-    """The names ``source=NAME`` accepts: one preset per bundled real dataset."""
+    """The bundled real datasets ``source=NAME`` accepts: one preset file each."""
     return sorted(p.stem for p in PRESETS.glob("*.yaml") if not p.stem.startswith("_"))
 
 
 def preset(name: str) -> dict:
-    """The config updates of bundled source ``name``."""
+    """The config updates of source ``name``: a bundled set's preset file, or a benchmark
+    task's source on the shared benchmark preset."""
+    if name in TASKS:
+        return benchmark_preset(name)
     if name not in bundled_sources():
-        raise ConfigError(f"source: unknown source '{name}' (bundled: {', '.join(bundled_sources())})")
+        raise ConfigError(
+            f"source: unknown source '{name}' (bundled: {', '.join(bundled_sources())}; benchmark tasks: {', '.join(TASKS)})"
+        )
     return read_yaml_mapping(PRESETS / f"{name}.yaml")
+
+
+def benchmark_preset(name: str) -> dict:
+    """A benchmark task with its paper's defaults (balancing, how many train and test rows),
+    on ``_benchmark.yaml``'s models and splits."""
+    protocol = TASKS[name].protocol
+    source = {
+        "name": name, "kind": "dataset", "benchmark": name, "balance": protocol.balance,
+        "max_rows": protocol.train_rows, "max_test_rows": protocol.test_rows,
+    }
+    updates = read_yaml_mapping(PRESETS / "_benchmark.yaml")
+    return {**updates, "data": {**updates.get("data", {}), "sources": [source]}}
 
 
 def _source_shorthand(data: dict, key: str, raw: str) -> tuple[dict, str | None]:

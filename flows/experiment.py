@@ -22,7 +22,7 @@ from tasks.ingest import ingest
 from tasks.ingest_dataset import ingest_dataset
 from tasks.make_splits import check_same_classes, make_splits
 from tasks.manifest import Manifest
-from tasks.real_data import source_fingerprint
+from tasks.real_data import resolve_source
 from tasks.select_sources import check_budget, select_sources
 from tasks.stage import RunContext
 from tasks.train_ceiling import train_ceiling
@@ -49,7 +49,8 @@ def ingest_sources(stage: StageRunner, config: ExperimentConfig) -> list[Manifes
     weights = backbone_fingerprint(encoder.name) if encoder.name else None
     splits = []
     for source in data.sources:
-        rows = stage(ingest_dataset, source, source_fingerprint(source))
+        # A hub source's revision is pinned to the commit it names now: that commit is in the key.
+        rows = stage(ingest_dataset, *resolve_source(source))
         embedded = stage(embed, encoder, weights, rows) if encoder.name else None
         splits.append(stage(make_splits, data.weak_view, data.splits, source.balance, config.seed, rows, embedded))
     check_same_classes(splits)
@@ -80,7 +81,7 @@ def experiment_stages(stage, config: ExperimentConfig) -> dict[str, Manifest]:
         finetune,
     )
     report = stage(evaluate, weak, ceiling, student, sources)
-    return {"overlap": overlap, "selection": selection, "report": report}
+    return {"overlap": overlap, "selection": selection, "report": report, "sources": sources}
 
 
 def run_experiment(
@@ -92,14 +93,40 @@ def run_experiment(
     out = experiment_stages(stage, config)
     report = out["report"]
     metrics = report.facts["metrics"]
-    tracking.record_outcome(run, metrics, stage.records, [report.file(PLOT)])
+    data = data_facts(out["sources"])
+    tracking.record_outcome(run, metrics, stage.records, [report.file(PLOT)], data_tags(data))
     return {
         "metrics": metrics,
         "method": config.method,
         "select_on": report.facts["select_on"],
         "overlap": out["overlap"].facts["sources"],
         "selection": out["selection"].facts,
+        "data": data,
         "stages": stage.records,
         "mlflow_run_id": run.parent_run_id,
         "config_hash": config.fingerprint(),
     }
+
+
+DATA_FACTS = ("source", "sizes", "test_from", "benchmark", "revision", "empty_dropped")
+
+
+def data_facts(sources: list[Manifest]) -> list[dict]:
+    """Where each real source's rows came from: split sizes, the test split's origin, a hub
+    commit, empty texts dropped. Generated sources have none of this."""
+    return [{k: m.facts.get(k) for k in DATA_FACTS} for m in sources if "test_from" in m.facts]
+
+
+def data_tags(data: list[dict]) -> dict[str, str]:
+    """The parent run's record of where each real source's rows came from (a hub commit is
+    what makes two runs' numbers comparable)."""
+    tags = {}
+    for d in data:
+        prefix = f"w2s.data.{d['source']}"
+        tags[f"{prefix}.test_from"] = d["test_from"]
+        tags[f"{prefix}.empty_dropped"] = d["empty_dropped"]
+        if d["benchmark"]:
+            tags[f"{prefix}.benchmark"] = d["benchmark"]
+        if d["revision"]:
+            tags[f"{prefix}.revision"] = d["revision"]
+    return tags

@@ -203,8 +203,9 @@ class SweepConfig(JobConfig):
     ``name`` and its own values.
 
     A cell's config is the experiment's defaults, updated by ``base`` (a ``source: NAME``
-    in it applies that bundled preset first), then by ``overrides`` (``key=value``), then
-    by its grid values (dotted keys, as on the command line). Cells that agree on what a
+    in it applies that bundled preset first), then by a ``source`` axis's preset, then by
+    ``overrides`` (``key=value``), then by its other grid values (dotted keys, as on the
+    command line). Cells that agree on what a
     stage reads share that stage through the cache: four methods × three seeds train the
     weak model three times.
     """
@@ -244,8 +245,13 @@ class SweepConfig(JobConfig):
         from flows.config import ExperimentConfig, build_config, preset_first
 
         values = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in axes.items()]
+        # A source=NAME axis applies that source's preset: before the fixed overrides, so that
+        # they refine every cell's source (source.path=DIR/{name}: each task's local copy).
+        presets = [v for k, v in zip(axes, values) if k == "source"]
+        rest = [v for k, v in zip(axes, values) if k != "source"]
         return build_config(
-            [*preset_first(self.base), {"experiment": self.experiment}], [*self.overrides, *values], schema=ExperimentConfig
+            [*preset_first(self.base), {"experiment": self.experiment}], [*presets, *self.overrides, *rest],
+            schema=ExperimentConfig,
         )
 
 

@@ -74,11 +74,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def record_outcome(run: RunContext, metrics: dict, stages: dict[str, dict], plots: list[Path]) -> None:
-    """Headline figures (nested dicts are flattened to dotted names), cache hits as tags, plots."""
+def record_outcome(
+    run: RunContext, metrics: dict, stages: dict[str, dict], plots: list[Path], tags: dict | None = None
+) -> None:
+    """Headline figures (nested dicts are flattened to dotted names), cache hits and ``tags`` as tags, plots."""
     c = tracking.client()
     tracking.log_metrics(c, run.parent_run_id, tracking.flatten(metrics))
-    tags = {f"w2s.cached.{name}": str(r["cached"]).lower() for name, r in stages.items()}
+    tags = {**(tags or {}), **{f"w2s.cached.{name}": str(r["cached"]).lower() for name, r in stages.items()}}
     tags["w2s.cache_hits"] = ",".join(n for n, r in stages.items() if r["cached"]) or "none"
     tags["w2s.retries"] = str(sum(r["retries"] for r in stages.values()))  # stages retried after transient I/O faults
     tracking.set_tags(c, run.parent_run_id, tags)

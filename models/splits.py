@@ -24,6 +24,25 @@ def stratified_split(labels: np.ndarray, shares: dict[str, float], rng: np.rando
     return {n: rng.permutation(np.concatenate(parts[n])) for n in names}
 
 
+def split_rows(
+    label: np.ndarray, fixed_test: np.ndarray | None, shares: dict[str, float], balance: bool, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Row indices of each split. Pooled rows are divided among all four splits in proportion
+    to ``shares``, stratified by class. With a fixed test split (a benchmark's hub test split)
+    those rows are the test split, whole, and the others are divided among weak_train,
+    w2s_train and val in proportion to their shares; ``balance`` then undersamples each part
+    on its own, so that no test row moves into training or back."""
+    if fixed_test is None:
+        keep = undersample(label, rng) if balance else np.arange(len(label))
+        return {name: keep[part] for name, part in stratified_split(label[keep], shares, rng).items()}
+    pool, test = np.flatnonzero(~fixed_test), np.flatnonzero(fixed_test)
+    if balance:
+        pool, test = pool[undersample(label[pool], rng)], test[undersample(label[test], rng)]
+    train_shares = {name: share for name, share in shares.items() if name != "test"}
+    index = {name: pool[part] for name, part in stratified_split(label[pool], train_shares, rng).items()}
+    return {**index, "test": rng.permutation(test)}
+
+
 def undersample(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Sorted indices of a class-balanced subset: every class cut to the rarest one's count."""
     classes, counts = np.unique(labels, return_counts=True)

@@ -1,8 +1,9 @@
 """Stage ``ingest_dataset``: a real dataset's selected rows, read once, validated, saved.
 
-Independent of the run's seed (a ``max_rows`` subset is drawn with a fixed seed), so that
-the expensive stage after it, ``embed``, runs once per dataset and backbone however many
-seeds are run; the seeded split is ``make_splits``' job.
+Independent of the run's seed, so that the expensive stage after it, ``embed``, runs once
+per dataset and backbone however many seeds are run; the seeded split is ``make_splits``'
+job. What is random here (a benchmark task's coin flips and balancing, a ``max_rows``
+subset) is drawn from the data's own seed, ``source.seed``.
 """
 
 from __future__ import annotations
@@ -13,22 +14,26 @@ import numpy as np
 
 from models.splits import class_counts
 from tasks.data import arrow_dataset
+from tasks.benchmark_data import read_benchmark
 from tasks.real_data import Rows, load_table, read_rows
 from tasks.stage import StageOutput, cached_stage
 
 if TYPE_CHECKING:
     from flows.config import DatasetSource
 
-SUBSET_SEED = 0
-
 
 @cached_stage
 def ingest_dataset(out: StageOutput, source: DatasetSource, data_fingerprint: str) -> None:
-    """``data_fingerprint`` (tasks.real_data.source_fingerprint) ties the cache to the data's content."""
-    rows = read_rows(load_table(source), source)
-    if source.max_rows and source.max_rows < len(rows.label):
-        keep = np.sort(np.random.default_rng(SUBSET_SEED).choice(len(rows.label), source.max_rows, replace=False))
-        rows = _subset(rows, keep)
+    """``data_fingerprint`` (tasks.real_data.resolve_source) ties the cache to the data's
+    content; a hub source arrives with its revision pinned to the commit that names."""
+    facts = {}
+    if source.benchmark:
+        rows, facts = read_benchmark(source)
+    else:
+        rows = read_rows(load_table(source), source)
+        if source.max_rows and source.max_rows < len(rows.label):
+            keep = np.sort(np.random.default_rng(source.seed).choice(len(rows.label), source.max_rows, replace=False))
+            rows = _subset(rows, keep)
     save_rows(rows, out.dir)
     out.facts.update(
         source=source.name,
@@ -40,6 +45,7 @@ def ingest_dataset(out: StageOutput, source: DatasetSource, data_fingerprint: st
         feature_names=list(rows.feature_names),
         image_shape=list(rows.images.shape[1:]) if rows.images is not None else None,
         data_fingerprint=data_fingerprint,
+        **facts,
     )
 
 
@@ -50,6 +56,7 @@ def _subset(rows: Rows, keep: np.ndarray) -> Rows:
         images=rows.images[keep] if rows.images is not None else None,
         features=rows.features[keep] if rows.features is not None else None,
         feature_names=rows.feature_names,
+        test=rows.test[keep] if rows.test is not None else None,
     )
 
 
@@ -58,6 +65,8 @@ def save_rows(rows: Rows, path) -> None:
 
     columns = {"label": rows.label, "row": rows.row}
     features = {"label": ClassLabel(names=rows.label_names), "row": Value("int64")}
+    if rows.test is not None:
+        columns["fixed_test"], features["fixed_test"] = rows.test, Value("bool")
     if rows.text is not None:
         columns["text"], features["text"] = np.array(rows.text, dtype=object), Value("string")
     else:
@@ -75,3 +84,14 @@ def load_rows(manifest) -> tuple[np.ndarray, np.ndarray, list[str] | np.ndarray]
     table = load_from_disk(str(manifest.file("rows"))).with_format("arrow")[:]
     inputs = table.column("text").to_pylist() if "text" in table.column_names else column_array(table, "input")
     return column_array(table, "label").astype(np.int64), column_array(table, "row"), inputs
+
+
+def load_fixed_test(manifest) -> np.ndarray | None:
+    """Which rows form a fixed test split (a benchmark's hub test split), or None: the rows are
+    pooled and every split is drawn from them."""
+    from datasets import load_from_disk
+
+    from tasks.data import column_array
+
+    table = load_from_disk(str(manifest.file("rows"))).with_format("arrow")[:]
+    return column_array(table, "fixed_test").astype(bool) if "fixed_test" in table.column_names else None

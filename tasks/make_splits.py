@@ -1,5 +1,9 @@
 """Stage ``make_splits``: a real dataset's rows split with the run's seed, in both views.
 
+A benchmark task's hub test split is the run's test split as it is; its hub train split
+is divided among weak_train, w2s_train and val. Other real data is pooled and divided
+among all four.
+
 The result has the layout every later stage reads (``features`` for the strong side,
 ``weak_features`` for the weak one, ``label``), plus ``row``, the row's index in the data
 as read, and the raw ``text`` or ``pixels`` (what a fine-tuned backbone reads).
@@ -11,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.splits import class_counts, stratified_split, undersample
+from models.splits import class_counts, split_rows
 from models.views import add_noise, average_pool, hashed_bag_of_words
 from tasks.data import SPLITS, arrow_dataset, load_array, save_dataset_dict
 from tasks.errors import DataError
-from tasks.ingest_dataset import load_rows
+from tasks.ingest_dataset import load_fixed_test, load_rows
 from tasks.manifest import Manifest
 from tasks.stage import StageOutput, cached_stage
 
@@ -31,16 +35,18 @@ def make_splits(
     from datasets import ClassLabel, Features, Sequence, Value
 
     label, row, inputs = load_rows(data)
+    fixed_test = load_fixed_test(data)
     facts = data.facts
     # Text always has a backbone (the config insists); other inputs may be their own features.
     strong = load_array(embedded, "features") if embedded is not None else inputs
     # The weak view's noise has a stream of its own: changing it must not move the split.
     weak = weak_features(weak_view, facts, inputs, np.random.default_rng([seed, 3]))
     rng = np.random.default_rng([seed, 2])
-    keep = undersample(label, rng) if balance else np.arange(len(label))
-    parts = stratified_split(label[keep], splits.model_dump(), rng)
+    # A benchmark task balanced at ingest (with the data's seed) is not cut again here.
+    balance = balance and not facts.get("balanced_at_ingest", False)
+    index = split_rows(label, fixed_test, splits.model_dump(), balance, rng)
     # Raw numbers are put on one scale, fitted on the training rows only (never val / test).
-    fit_rows = keep[np.concatenate([parts["weak_train"], parts["w2s_train"]])]
+    fit_rows = np.concatenate([index["weak_train"], index["w2s_train"]])
     per_column = facts["input_kind"] == "numeric"
     if embedded is None:
         strong = standardize(strong, fit_rows, per_column)
@@ -59,9 +65,10 @@ def make_splits(
         columns["pixels"] = Sequence(Value("float32"), length=inputs.shape[1])
     dd = {}
     for split in SPLITS:
-        idx = keep[parts[split]]
+        idx = index[split]
         if len(idx) == 0:
-            raise DataError(f"data.splits: split '{split}' of source '{facts['source']}' is empty ({len(keep)} rows in all)")
+            in_all = sum(len(i) for i in index.values())
+            raise DataError(f"data.splits: split '{split}' of source '{facts['source']}' is empty ({in_all} rows in all)")
         values = {"features": strong[idx], "weak_features": weak[idx], "label": label[idx], "row": row[idx]}
         if "text" in columns:
             values["text"] = np.array([inputs[i] for i in idx], dtype=object)
@@ -75,8 +82,13 @@ def make_splits(
         label_names=names,
         sizes={s: len(d) for s, d in dd.items()},
         class_counts={s: class_counts(np.asarray(d.with_format("numpy")["label"]), len(names)) for s, d in dd.items()},
-        balanced=balance,
+        balanced=balance or facts.get("balanced_at_ingest", False),
         split_seed=seed,
+        # Where the test rows come from, and what ingestion dropped: shown in the run's summary.
+        test_from=f"hub split '{facts['hub_splits']['test']}'" if fixed_test is not None else "the pooled rows",
+        benchmark=facts.get("benchmark"),
+        revision=facts.get("revision"),
+        empty_dropped=sum(facts.get("empty_dropped", {}).values()),
         d=int(strong.shape[1]),
         d_weak=int(weak.shape[1]),
         image_shape=facts.get("image_shape"),

@@ -7,6 +7,7 @@ key, file or column.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +37,7 @@ class Rows:
     images: np.ndarray | None = None  # (n, H, W) or (n, H, W, C)
     features: np.ndarray | None = None  # (n, d)
     feature_names: tuple[str, ...] = ()
+    test: np.ndarray | None = None  # True for rows of a fixed test split (a benchmark's hub test split)
 
     @property
     def input_kind(self) -> str:
@@ -44,21 +46,78 @@ class Rows:
 
 def source_fingerprint(source: DatasetSource) -> str:
     """What identifies the data behind ``source``, for cache keys: a local file's or folder's
-    content hash (an edited file must not hit a stale cache); a hub dataset's coordinates."""
+    content hash (an edited file must not hit a stale cache); a hub dataset's coordinates and
+    the commit its revision names now (a new upstream commit is new data)."""
+    return resolve_source(source)[1]
+
+
+def resolve_source(source: DatasetSource) -> tuple[DatasetSource, str]:
+    """``source`` with a hub dataset's revision pinned to the commit it names now, and the
+    data's fingerprint. The pinned source is what ingestion reads, so that the rows come from
+    the very commit the cache key holds; a hub that cannot be reached is one DataError line."""
     if source.path:
-        path = Path(source.path).expanduser()
-        if not path.exists():
-            raise DataError(f"source.path: {source.path} does not exist")
-        # A datasets folder's state.json holds a random fingerprint of its own: left out.
-        root, files = (path.parent, [path]) if path.is_file() else (
-            path, [p for p in path.rglob("*") if p.is_file() and p.name != "state.json"])
-        try:
-            return "file:" + hash_files(root, files)[:32]
-        except OSError as e:
-            raise DataError(f"source.path: {e.filename} cannot be read: {e.strerror}") from None
+        return source, _content_fingerprint(Path(source.path).expanduser(), "source.path")
+    if source.benchmark:
+        from models.nlp_tasks import task
+
+        spec = task(source.benchmark)
+        sha = hub_revision(spec.hub, spec.config, source.revision, f"source={spec.name}")
+        return source.model_copy(update={"revision": sha}), f"hub:{spec.hub}:{spec.config or ''}@{sha}"
     if source.hub:
-        return f"hub:{source.hub}:{source.hub_config or ''}:{source.hub_split}"
-    return f"bundled:{source.bundled}"
+        if Path(source.hub).expanduser().is_dir():  # a folder laid out like a hub repository
+            return source, _content_fingerprint(Path(source.hub).expanduser(), "source.hub")
+        sha = hub_revision(source.hub, source.hub_config, source.revision, "source.hub")
+        pinned = source.model_copy(update={"revision": sha})
+        return pinned, f"hub:{source.hub}:{source.hub_config or ''}:{source.hub_split}@{sha}"
+    return source, f"bundled:{source.bundled}"
+
+
+def check_hub_reachable(source) -> None:
+    """For a source read from the hub: its revision resolves now, or one DataError line says
+    how to point at a local copy. Local, bundled and generated sources pass at once."""
+    if getattr(source, "kind", None) != "dataset" or source.path or source.bundled:
+        return
+    if source.hub and Path(source.hub).expanduser().is_dir():
+        return
+    resolve_source(source)
+
+
+def _content_fingerprint(path: Path, key: str) -> str:
+    if not path.exists():
+        raise DataError(f"{key}: {path} does not exist")
+    # A datasets folder's state.json holds a random fingerprint of its own: left out.
+    root, files = (path.parent, [path]) if path.is_file() else (
+        path, [p for p in path.rglob("*") if p.is_file() and p.name != "state.json"])
+    try:
+        return "file:" + hash_files(root, files)[:32]
+    except OSError as e:
+        raise DataError(f"{key}: {e.filename} cannot be read: {e.strerror}") from None
+
+
+COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def hub_revision(repo: str, config: str | None, revision: str | None, key: str) -> str:
+    """The commit that ``revision`` (a branch, tag or commit; default the main branch) of hub
+    dataset ``repo`` names now. A full commit sha is taken as it is, without asking the hub."""
+    if revision and COMMIT.fullmatch(revision):
+        return revision
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    try:
+        return HfApi().dataset_info(repo, revision=revision, timeout=10).sha
+    except Exception as e:  # offline, unreachable, unknown repo or revision: one cause, one line
+        why = "HF_HUB_OFFLINE is set" if isinstance(e, OfflineModeIsEnabled) else f"{type(e).__name__}: {first_line(e)}"
+        raise DataError(
+            f"{key}: the hub dataset '{repo}' cannot be reached ({why}); where the hub is reachable, save a copy "
+            f"with {save_hint(repo, config)}, then run with source.path=DIR"
+        ) from None
+
+
+def save_hint(repo: str, config: str | None) -> str:
+    args = ", ".join(repr(a) for a in (repo, config) if a)
+    return f"datasets.load_dataset({args}).save_to_disk(DIR)"
 
 
 def load_table(source: DatasetSource) -> datasets.Dataset:
@@ -91,9 +150,9 @@ def _load_local(path: Path) -> datasets.Dataset:
         raise DataError(f"source.path: {path} is not a CSV, JSON(L) or Parquet file (or a datasets folder)")
     kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
     try:
-        return datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=_cache_dir(), **kwargs)
+        return datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir(), **kwargs)
     except Exception as e:  # the builders raise many types for one cause: an unparsable file
-        raise DataError(f"source.path: {path} cannot be parsed as {builder}: {_first_line(e)}") from None
+        raise DataError(f"source.path: {path} cannot be parsed as {builder}: {first_line(e)}") from None
 
 
 def _load_hub(source: DatasetSource) -> datasets.Dataset:
@@ -101,21 +160,23 @@ def _load_hub(source: DatasetSource) -> datasets.Dataset:
     import datasets
 
     try:
-        return datasets.load_dataset(source.hub, source.hub_config, split=source.hub_split, cache_dir=_cache_dir())
+        return datasets.load_dataset(
+            source.hub, source.hub_config, split=source.hub_split, revision=source.revision, cache_dir=cache_dir()
+        )
     except Exception as e:
         raise DataError(
-            f"source.hub: dataset '{source.hub}' cannot be fetched ({type(e).__name__}: {_first_line(e)}); "
+            f"source.hub: dataset '{source.hub}' cannot be fetched ({type(e).__name__}: {first_line(e)}); "
             "where the hub is reachable, save it with datasets.load_dataset(...).save_to_disk(DIR), "
             "then point source.path=DIR at the copy"
         ) from None
 
 
-def _cache_dir() -> str:
+def cache_dir() -> str:
     # datasets' own cache would otherwise land in the user's home, outside the workspace.
     return str(home() / "hf-datasets")
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
 

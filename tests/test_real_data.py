@@ -79,7 +79,21 @@ def test_a_hub_dataset_is_read_through_load_dataset(tmp_path):
     src = _source(hub=str(repo), hub_split="test", label_column="kind", text_column="note")
     rows = read_rows(load_table(src), src)
     assert len(rows.text) == 10 and rows.text[0] == frame.note[20]
-    assert source_fingerprint(src) == f"hub:{repo}::test"
+    # A folder laid out like a hub repository is keyed on its content: an edited file is new data.
+    before = source_fingerprint(src)
+    assert before.startswith("file:")
+    frame.iloc[20:].assign(note="edited").to_csv(repo / "data" / "test.csv", index=False)
+    assert source_fingerprint(src) != before
+
+
+def test_a_hub_dataset_by_name_is_pinned_to_a_commit():
+    from tasks.real_data import resolve_source
+
+    sha = "fedcba9876543210fedcba9876543210fedcba98"
+    pinned, fingerprint = resolve_source(_source(hub="someone/reviews", hub_config="en", revision=sha))
+    assert pinned.revision == sha and fingerprint == f"hub:someone/reviews:en:train@{sha}"
+    with pytest.raises(DataError, match=r"source.hub: the hub dataset 'someone/reviews' cannot be reached \(HF_HUB_OFFLINE"):
+        resolve_source(_source(hub="someone/reviews", revision="v2"))  # a branch or tag must be asked for its commit
 
 
 def test_an_unreachable_hub_dataset_is_one_clear_line():
