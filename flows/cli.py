@@ -376,21 +376,25 @@ def _sources(args) -> int:
     return 0
 
 
-def _stages(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    from flows.config import STAGES
+def _stages(args, config) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``--refresh`` / ``--from`` names, checked against the stages this config's DAG has."""
+    if not (args.refresh or args.rerun_from):
+        return (), ()
+    from flows.plan import stage_names
 
+    stages = stage_names(config)
     for option, names in (("--refresh", args.refresh), ("--from", args.rerun_from)):
-        unknown = [s for s in names if s not in STAGES]
+        unknown = [s for s in names if s not in stages]
         if unknown:
-            raise UserError(f"{option}: unknown stage '{unknown[0]}' (stages: {', '.join(STAGES)})")
+            raise UserError(f"{option}: unknown stage '{unknown[0]}' (stages of this run: {', '.join(stages)})")
     return tuple(args.refresh), tuple(args.rerun_from)
 
 
 def _run(args) -> int:
     config = _config(args.items)
-    refresh, rerun_from = _stages(args)
     _check_hub_sources([config])
     configure_environment(args.verbose, prefect_api=True, no_server=args.no_server)
+    refresh, rerun_from = _stages(args, config)  # read off the DAG's wiring: Prefect is configured by now
 
     from flows.experiment import w2s_experiment
 
@@ -399,8 +403,8 @@ def _run(args) -> int:
 
 def _plan(args) -> int:
     config = _config(args.items)
-    refresh, rerun_from = _stages(args)
     configure_environment()
+    refresh, rerun_from = _stages(args, config)
 
     from flows.plan import format_plan, plan_experiment
     from tasks.errors import DataError

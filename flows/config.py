@@ -20,22 +20,6 @@ from models.nlp_tasks import TASKS
 from models.synthetic import scale_counts
 
 
-# The experiment DAG's stages, in execution order (names of the tasks, for --refresh).
-STAGES = (
-    "ingest",
-    "ingest_dataset",
-    "embed",
-    "make_splits",
-    "train_weak",
-    "weak_label",
-    "train_ceiling",
-    "detect_overlap",
-    "select_sources",
-    "train_strong",
-    "evaluate",
-)
-
-
 class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

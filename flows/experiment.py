@@ -14,7 +14,7 @@ from prefect.runtime import flow_run
 
 from flows import tracking
 from flows.config import ExperimentConfig
-from flows.runner import StageRunner
+from flows.runner import Forcing, StageRunner
 from tasks.detect_overlap import detect_overlap
 from tasks.embed import backbone_fingerprint, embed
 from tasks.evaluate import PLOT, evaluate
@@ -89,7 +89,7 @@ def run_experiment(
 ) -> dict:
     """One config's DAG, reporting to ``run``: the body of the flow, and of each cell of a
     study or sweep that runs many configs over shared cached stages."""
-    stage = StageRunner(run, frozenset(refresh), frozenset(rerun_from))
+    stage = StageRunner(run, Forcing(frozenset(refresh), frozenset(rerun_from)))
     out = experiment_stages(stage, config)
     report = out["report"]
     metrics = report.facts["metrics"]

@@ -18,10 +18,10 @@ from typing import Any
 
 from flows.config import ExperimentConfig
 from flows.experiment import experiment_stages
-from flows.runner import manifests_in
+from flows.runner import Forcing, manifests_in
 from tasks.code_fingerprint import code_hashes
 from tasks.manifest import Manifest, canonical
-from tasks.stage import cache_intact, cache_record, read_stage_record
+from tasks.stage import cache_record, read_stage_record
 from tasks.workspace import artifacts_root
 from tasks.tracking import flatten
 
@@ -30,36 +30,23 @@ PENDING = "pending:"
 
 @dataclass
 class Planner:
-    """Stands in for a StageRunner: the same call, but nothing runs."""
+    """Stands in for a StageRunner: the same call and the same forcing rules, but nothing runs."""
 
-    refresh: frozenset[str] = frozenset()
-    rerun_from: frozenset[str] = frozenset()
+    forcing: Forcing = field(default_factory=Forcing)
     steps: list[dict[str, Any]] = field(default_factory=list)
-    _downstream_keys: set[str] = field(default_factory=set)
 
     def __call__(self, stage, *args, label: str | None = None, **kwargs) -> Manifest:
         name = label or stage.name
         key = stage.fn.cache_key(*args, **kwargs)
         inputs = manifests_in((args, kwargs))
-        reasons = []
-        if {stage.name, name} & self.rerun_from:
-            reasons.append(("forced", "--from"))
-        elif any(m.key in self._downstream_keys for m in inputs):
-            reasons.append(("forced", "downstream of --from"))
-        if {stage.name, name} & self.refresh:
-            reasons.append(("forced", "--refresh"))
-        recorded = cache_record(key).is_file()
-        if recorded and not cache_intact(stage.name, key):
-            reasons.append(("missing", "the cache record or its artifacts were deleted or damaged"))
-        if not recorded:
+        reasons = self.forcing.reasons(stage.name, name, key, inputs)
+        if not cache_record(key).is_file():
             params = canonical(stage.fn.bound_parameters(args, kwargs))
             after = sorted({m.stage for m in inputs if m.fingerprint.startswith(PENDING)})
             differences = _why_new(stage.name, stage.fn.stage_module, params)
             reasons += [("after", s) for s in after] + differences
             if not reasons:
                 reasons.append(("missing", "the cache record was deleted"))
-        if any(kind == "forced" and detail != "--refresh" for kind, detail in reasons):
-            self._downstream_keys.add(key)
         # Only "after X" means: it reruns if X's new output differs from the old one.
         would = "cached" if not reasons else "maybe" if all(k == "after" for k, _ in reasons) else "run"
         self.steps.append({"stage": name, "would": would, "reasons": [{"kind": k, "detail": d} for k, d in reasons]})
@@ -69,9 +56,31 @@ class Planner:
 
 
 def plan_experiment(config: ExperimentConfig, refresh=(), rerun_from=()) -> list[dict]:
-    planner = Planner(frozenset(refresh), frozenset(rerun_from))
+    planner = Planner(Forcing(frozenset(refresh), frozenset(rerun_from)))
     experiment_stages(planner, config)
     return planner.steps
+
+
+@dataclass
+class StageList:
+    """Stands in for a StageRunner to list the stages a config's DAG has, in the order they
+    run (under their labels: ``teachers_2``, …), touching no cache and running nothing."""
+
+    names: list[str] = field(default_factory=list)
+
+    def __call__(self, stage, *args, label: str | None = None, **kwargs) -> Manifest:
+        for name in (stage.name, label):  # a stage is named by either
+            if name and name not in self.names:
+                self.names.append(name)
+        step = label or stage.name
+        return Manifest(stage=stage.name, key=step, path="", fingerprint=PENDING + step)
+
+
+def stage_names(config: ExperimentConfig) -> list[str]:
+    """What ``--refresh`` and ``--from`` accept for ``config``: read off the wiring itself."""
+    listed = StageList()
+    experiment_stages(listed, config)
+    return listed.names
 
 
 def _why_new(stage: str, module: str, params: dict) -> list[tuple[str, str]]:

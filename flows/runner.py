@@ -16,29 +16,54 @@ log = logging.getLogger("w2s")
 
 
 @dataclass
-class StageRunner:
-    """Calls cached stages and keeps the record: cached or computed, seconds, manifest.
+class Forcing:
+    """What makes a stage recompute whatever its cache holds; the runner acts on it, the
+    planner (flows/plan.py) reports it, so that the two cannot disagree.
 
     ``refresh`` recomputes the named stages; what consumes their output then reruns only
     if that output changed. ``rerun_from`` recomputes the named stages and everything
     downstream of them, read off the data flow (who consumes a manifest a forced stage
-    produced) rather than a hand-kept list. Stages are named by stage or by label.
+    produced) rather than a hand-kept list. A cache record cut short, or whose artifacts
+    were deleted or damaged, is recomputed instead of failing later. Stages are named by
+    stage or by label.
     """
 
-    run: RunContext
     refresh: frozenset[str] = frozenset()
     rerun_from: frozenset[str] = frozenset()
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
     _downstream_keys: set[str] = field(default_factory=set)
+
+    def reasons(self, stage: str, name: str, key: str, inputs: list[Manifest]) -> list[tuple[str, str]]:
+        """``(kind, detail)`` pairs: ``forced`` by an option, or ``missing`` (a damaged record)."""
+        reasons = []
+        if {stage, name} & self.rerun_from:
+            reasons.append(("forced", "--from"))
+        elif any(m.key in self._downstream_keys for m in inputs):
+            reasons.append(("forced", "downstream of --from"))
+        if {stage, name} & self.refresh:
+            reasons.append(("forced", "--refresh"))
+        if cache_record(key).is_file() and not cache_intact(stage, key):
+            reasons.append(("missing", "the cache record or its artifacts were deleted or damaged"))
+        if any(kind == "forced" and detail != "--refresh" for kind, detail in reasons):
+            self._downstream_keys.add(key)  # what consumes this stage's output follows it
+        return reasons
+
+
+@dataclass
+class StageRunner:
+    """Calls cached stages and keeps the record: cached or computed, seconds, manifest."""
+
+    run: RunContext
+    forcing: Forcing = field(default_factory=Forcing)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __call__(self, stage, *args, label: str | None = None, **kwargs) -> Any:
         """Run ``stage``; ``label`` names its record and MLflow run when it plays several roles."""
         name = label or stage.name
         key = stage.fn.cache_key(*args, **kwargs)
-        from_here = bool({stage.name, name} & self.rerun_from) or any(
-            m.key in self._downstream_keys for m in manifests_in((args, kwargs))
-        )
-        force = from_here or bool({stage.name, name} & self.refresh) or self._stale(stage.name, name, key)
+        reasons = self.forcing.reasons(stage.name, name, key, manifests_in((args, kwargs)))
+        if any(kind == "missing" for kind, _ in reasons):
+            log.warning("%s: the cache record or its artifacts are missing or damaged; recomputing", name)
+        force = bool(reasons)
         started = time.perf_counter()
         run = replace(self.run, label=label) if label else self.run
         state = stage.with_options(
@@ -46,8 +71,6 @@ class StageRunner:
         )(*args, run=run, return_state=True, **kwargs)
         manifest = state.result()  # raises the stage's own error if it failed
         cached = state.name == "Cached"
-        if from_here:
-            self._downstream_keys.add(manifest.key)
         record = self.records.setdefault(name, {"cached": True, "seconds": 0.0, "runs": 0, "computed": 0, "retries": 0})
         record["cached"] = record["cached"] and cached
         record["seconds"] = round(record["seconds"] + time.perf_counter() - started, 3)
@@ -56,14 +79,6 @@ class StageRunner:
         record["retries"] += 0 if cached else manifest.facts.get("attempts", 1) - 1
         log.info("%-15s %s  %.2fs", name, "cached" if cached else "computed", time.perf_counter() - started)
         return manifest
-
-    @staticmethod
-    def _stale(stage: str, name: str, key: str) -> bool:
-        """A cache record cut short, or whose artifacts were deleted or damaged: recompute instead of failing later."""
-        if cache_record(key).is_file() and not cache_intact(stage, key):
-            log.warning("%s: the cache record or its artifacts are missing or damaged; recomputing", name)
-            return True
-        return False
 
 
 def tally_stages(total: dict, records: dict) -> None:

@@ -204,3 +204,16 @@ def test_a_sweep_file_and_an_experiment_config_may_come_in_either_order(tmp_path
         for files in (("sweep.yaml", "base.yaml"), ("base.yaml", "sweep.yaml"))
     ]
     assert configs[0] == configs[1] and configs[0].grid == {"seed": [0, 1]} and configs[0].base["method"] == "aux_conf"
+
+
+@pytest.mark.slow
+def test_a_csl_teacher_level_is_rerun_from_the_command_line(tmp_path):
+    home, csl = tmp_path / "home", [str(SMALL), "method=csl", "methods.csl.by=sources", "methods.csl.teachers=[1,2]"]
+    first = run_w2s(home, "run", *csl, "--json")
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = run_w2s(home, "run", *csl, "--from", "teachers_2", "--json")
+    assert again.returncode == 0, again.stderr[-2000:]
+    computed = {name for name, r in json.loads(again.stdout)["stages"].items() if not r["cached"]}
+    assert computed == {"teachers_2", "train_strong", "evaluate"}
+    typo = run_w2s(home, "run", *csl, "--from", "teachers_3")
+    assert typo.returncode == 2 and "teachers_2" in typo.stderr.splitlines()[-1]

@@ -11,7 +11,7 @@ import pytest
 
 from flows.config import load_config
 from flows.experiment import w2s_experiment
-from flows.plan import plan_experiment
+from flows.plan import plan_experiment, stage_names
 from tasks.code_fingerprint import code_dependencies
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -125,3 +125,22 @@ def test_editing_a_models_file_invalidates_exactly_the_stages_that_run_it(done, 
         if s["stage"] not in uses_it:
             assert s["would"] in ("cached", "maybe"), s
             assert all(r["kind"] == "after" for r in s["reasons"]), s
+
+
+@pytest.mark.slow
+def test_plan_and_run_agree_on_every_forced_stage_of_the_derived_list():
+    """Every stage the wiring lists (csl's teacher levels included) can be forced either way,
+    and the plan names exactly the stages the run then recomputes."""
+    config = load_config(SMALL, ["seed=302", "method=csl", "methods.csl.by=sources", "methods.csl.teachers=[1,2]"])
+    w2s_experiment(config)
+    names = stage_names(config)
+    assert {"teachers_2", "train_teachers"} <= set(names)
+    for option in ("refresh", "rerun_from"):
+        for name in names:
+            forced = {option: (name,)}
+            steps = plan_experiment(config, **forced)
+            planned = {s["stage"] for s in steps if s["would"] == "run"}
+            ran = w2s_experiment(config, **forced)["stages"]
+            computed = {stage for stage, r in ran.items() if not r["cached"]}
+            assert planned == computed, (option, name, planned, computed)
+            assert name in planned or (name == "train_teachers" and "teachers_2" in planned)
