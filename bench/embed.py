@@ -66,7 +66,7 @@ def main() -> None:
 
     first = run_embed()  # reads the data (not timed)
     texts = _texts(first["rows"])
-    model = SentenceTransformer(resolve_backbone(encoder.name), device="cpu")
+    model = SentenceTransformer(resolve_backbone(encoder.name).path, device="cpu")
     model.max_seq_length = encoder.max_length
 
     st_rates, stage_rates, stage_walls = [], [], []

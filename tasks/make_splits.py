@@ -37,7 +37,10 @@ def make_splits(
     # The weak view's noise has a stream of its own: changing it must not move the split.
     weak = weak_features(weak_view, facts, inputs, np.random.default_rng([seed, 3]))
     rng = np.random.default_rng([seed, 2])
-    keep = undersample(label, rng) if balance else np.arange(len(label))
+    usable = np.arange(len(label))
+    if embedded is not None and embedded.facts.get("drop_long"):  # texts that do not fit the backbone's context
+        usable = np.flatnonzero(~load_array(embedded, "too_long"))
+    keep = usable[undersample(label[usable], rng)] if balance else usable
     parts = stratified_split(label[keep], splits.model_dump(), rng)
     # Raw numbers are put on one scale, fitted on the training rows only (never val / test).
     fit_rows = keep[np.concatenate([parts["weak_train"], parts["w2s_train"]])]
@@ -76,6 +79,7 @@ def make_splits(
         sizes={s: len(d) for s, d in dd.items()},
         class_counts={s: class_counts(np.asarray(d.with_format("numpy")["label"]), len(names)) for s, d in dd.items()},
         balanced=balance,
+        dropped_long=int(len(label) - len(usable)),
         split_seed=seed,
         d=int(strong.shape[1]),
         d_weak=int(weak.shape[1]),
