@@ -93,29 +93,6 @@ def test_finetune_mode_trains_the_backbone_with_lora_and_keeps_frozen_features_f
 
 
 @pytest.mark.slow
-def test_a_cut_decoder_lm_fine_tunes_on_text_whose_long_rows_are_dropped_before_the_split(tmp_path, tiny_decoder):
-    csv = _text_csv(tmp_path / "reviews.csv", n=160)
-    frame = pd.read_csv(csv)
-    frame.loc[::4, "review"] += " and everyone was discussed all week"  # a quarter of the texts grow long
-    frame.to_csv(csv, index=False)
-    words = sorted({w for text in frame["review"] for w in text.split()})
-    gpt2 = tiny_decoder("gpt2", words=words, layers=3)
-    too_long = int((frame["review"].str.split().str.len() >= 10).sum())
-    assert 30 < too_long < 50
-    result = _run(
-        f"source.path={csv}", "source.label_column=topic", "source.text_column=review", f"backbone.name={gpt2}:2",
-        "backbone.mode=finetune", "backbone.max_length=10", "backbone.drop_long=true", "backbone.finetune_epochs=1",
-        "backbone.finetune_batch_size=32", "backbone.finetune_lr=0.001", "backbone.lr_schedule=cosine",
-        "backbone.train_dropout=false", "backbone.grad_accum=2",
-    )
-    embed, splits = _stage_metrics(result, "embed"), _stage_metrics(result, "make_splits")
-    assert embed["texts_too_long"] == too_long and embed["dim"] == 32
-    assert splits["dropped_long"] == too_long
-    ceiling = _stage_metrics(result, "train_ceiling")
-    assert 0 <= ceiling["test_acc"] <= 1 and result["stages"]["train_strong"]["cached"] is False
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ucla_courses", "spam7", "digits"])
 def test_each_bundled_source_runs_by_name_offline_with_a_real_gap(name):
     result = _run(f"source={name}")
