@@ -162,9 +162,13 @@ def _check_cut(ref: BackboneRef, total: int | None) -> None:
     if ref.layers is None:
         return
     if total is None:
-        raise BackboneUnavailable(f"backbone '{ref.name}': its config names no layer count, so it cannot be cut to {ref.layers} layers")
+        raise BackboneUnavailable(
+            f"backbone '{ref.name}': its config names no layer count, so it cannot be cut to {ref.layers} layers"
+        )
     if ref.layers > total:
-        raise BackboneUnavailable(f"backbone '{ref.name}': the model has {total} layers, fewer than the {ref.layers} asked for")
+        raise BackboneUnavailable(
+            f"backbone '{ref.name}': the model has {total} layers, fewer than the {ref.layers} asked for"
+        )
 
 
 def _cut_config(config, layers: int):

@@ -36,7 +36,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers.utils import logging as hf_logging
 
-from models.backbone import counts_positions, load_backbone, load_pretrained, load_tokenizer, pooled_states, resolve_pooling, token_counts
+from models.backbone import (
+    counts_positions,
+    load_backbone,
+    load_pretrained,
+    load_tokenizer,
+    pooled_states,
+    resolve_pooling,
+    token_counts,
+)
 from models.classifier import LossFn, plain_soft_cross_entropy
 from models.lora import lora_config
 from models.losses import soft_cross_entropy
@@ -365,7 +373,9 @@ def _autocast(model: BackboneClassifier, device: torch.device):
 
 
 @torch.no_grad()
-def finetune_predict(model: BackboneClassifier, inputs: Inputs, batch_size: int = 64, device: str | None = None) -> np.ndarray:
+def finetune_predict(
+    model: BackboneClassifier, inputs: Inputs, batch_size: int = 64, device: str | None = None,
+) -> np.ndarray:
     """Class probabilities ``(n, k)`` of encoded ``inputs``, computed on ``device`` (default:
     a GPU if there is one); the model goes back to where it was."""
     model.eval()
@@ -374,13 +384,16 @@ def finetune_predict(model: BackboneClassifier, inputs: Inputs, batch_size: int 
     model.to(target)
     try:
         with _autocast(model, target):
-            probs = [torch.softmax(logits, dim=-1).cpu() for logits in _chunk_logits(model, _as_tensors(inputs), batch_size, target)]
+            chunks = _chunk_logits(model, _as_tensors(inputs), batch_size, target)
+            probs = [torch.softmax(logits, dim=-1).cpu() for logits in chunks]
     finally:
         model.to(before)
     return torch.cat(probs).numpy() if probs else np.zeros((0, model.n_classes), dtype=np.float32)
 
 
-def predict_soft(model: BackboneClassifier, texts=None, images=None, batch_size: int = 64, device: str | None = None) -> np.ndarray:
+def predict_soft(
+    model: BackboneClassifier, texts=None, images=None, batch_size: int = 64, device: str | None = None,
+) -> np.ndarray:
     """Soft predictions ``(n, k)`` for any raw texts or images, encoded as the model was
     trained (its spec's ``max_length`` and ``truncation_side``); every input gets one, so a
     text too long is cut, never dropped."""

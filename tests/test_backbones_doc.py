@@ -64,7 +64,8 @@ def test_the_documented_w2s_run_fine_tunes_a_decoder_with_long_texts_dropped(tmp
     experiment = c.get_run(result["mlflow_run_id"]).info.experiment_id
 
     def metrics(stage):
-        (run,) = c.search_runs([experiment], f"tags.mlflow.parentRunId = '{result['mlflow_run_id']}' and tags.`w2s.stage` = '{stage}'")
+        query = f"tags.mlflow.parentRunId = '{result['mlflow_run_id']}' and tags.`w2s.stage` = '{stage}'"
+        (run,) = c.search_runs([experiment], query)
         return run.data.metrics
 
     assert metrics("embed")["texts_too_long"] == too_long and metrics("embed")["dim"] == 32
