@@ -1,6 +1,6 @@
 """The bundled MiniLM and its first-k-layer cuts on this CPU: frozen features/s, fine-tuning steps/s.
 
-    python bench/backbones_cpu.py [--repeats 3] [--finetune-n 512]
+    python bench/backbones_cpu.py [--repeats 3] [--finetune-n 512] [--threads 1]
 
 Features: ``models.backbone.TextEncoder(NAME).encode`` over every course title of the bundled
 ``ucla_courses`` source (2,706 texts, batch 64, at most 256 tokens), for ``minilm``,
@@ -34,10 +34,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--finetune-n", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; on a shared 2-core machine a second thread's spin-waiting made encoding 2-3x slower")
     args = parser.parse_args()
 
     import numpy as np
     import torch
+
+    torch.set_num_threads(args.threads)
 
     from models.backbone import TextEncoder
     from models.finetune import FinetuneSpec, encode_inputs, finetune_classifier, optimizer_steps
