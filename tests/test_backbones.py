@@ -187,3 +187,38 @@ def test_an_encoder_built_from_a_config_is_read_with_mean_pooling(tmp_path):
     load_tokenizer("minilm").save_pretrained(tmp_path)
     encoder = TextEncoder(str(tmp_path), normalize=False)
     assert encoder.pooling == "mean" and not encoder.mask_positions
+
+
+def test_decoder_lms_are_told_from_encoders_by_their_config():
+    from transformers import AutoConfig
+
+    from models.backbone import is_decoder_lm, resolve_pooling
+
+    decoders = ("gpt2", "gpt_neox", "llama", "mistral", "qwen2")
+    encoders = ("bert", "roberta", "deberta-v2", "vit", "dinov2", "t5")  # t5: encoder-decoder, read by its encoder
+    for kind in decoders + encoders:
+        config = AutoConfig.for_model(kind)
+        assert is_decoder_lm(config) == (kind in decoders), kind
+        assert resolve_pooling("auto", config) == ("last" if kind in decoders else "mean")
+    with pytest.raises(ValueError, match="unknown pooling"):
+        resolve_pooling("max", AutoConfig.for_model("bert"))
+
+
+def test_encoder_families_get_adapters_on_their_query_and_value():
+    from transformers import DebertaV2Config, DebertaV2Model, RobertaConfig, RobertaModel
+
+    from models.lora import lora_targets
+
+    shape = dict(vocab_size=60, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    assert lora_targets(RobertaModel(RobertaConfig(**shape))) == ["query", "value"]
+    assert lora_targets(DebertaV2Model(DebertaV2Config(**shape))) == ["query_proj", "value_proj"]
+
+
+def test_an_encoder_decoder_model_is_read_through_its_encoder(tmp_path):
+    from transformers import T5Config, T5Model
+
+    T5Model(T5Config(vocab_size=60, d_model=32, d_kv=8, d_ff=32, num_layers=2, num_heads=2)).save_pretrained(tmp_path)
+    encoder = load_backbone(f"{tmp_path}:1")
+    assert len(encoder.block) == 1
+    states = encoder(input_ids=torch.tensor([[3, 4, 5]]), attention_mask=torch.ones(1, 3, dtype=torch.long))
+    assert states.last_hidden_state.shape == (1, 3, 32)
