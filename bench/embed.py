@@ -46,7 +46,7 @@ def main() -> None:
 
     from flows.config import load_config
     from flows.runner import StageRunner
-    from models.backbone import resolve_backbone
+    from models.backbone_names import resolve_backbone
     from tasks.bundled import load_bundled
     from tasks.embed import backbone_fingerprint, embed
     from tasks.ingest_dataset import ingest_dataset
@@ -66,7 +66,7 @@ def main() -> None:
 
     first = run_embed()  # reads the data (not timed)
     texts = _texts(first["rows"])
-    model = SentenceTransformer(resolve_backbone(encoder.name), device="cpu")
+    model = SentenceTransformer(resolve_backbone(encoder.name).path, device="cpu")
     model.max_seq_length = encoder.max_length
 
     st_rates, stage_rates, stage_walls = [], [], []

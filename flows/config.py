@@ -255,8 +255,16 @@ class ModelConfig(Section):
 class EncoderConfig(Section):
     """What a frozen backbone's features depend on: the model and how its states are pooled."""
 
-    name: str | None = None
-    pooling: Literal["mean", "cls"] = "mean"
+    name: str | None = Field(None, description="a local folder, a hub name or minilm; NAME:k keeps its first k layers")
+    # --- backbones (docs/backbones.md): decoder LMs, truncation side, dropping long texts
+    pooling: Literal["mean", "cls", "last", "auto"] = Field(
+        "auto", description="last: the last real token (decoder LMs); auto: last for decoder LMs, else mean",
+    )
+    truncation_side: Literal["right", "left"] = Field("right", description="left keeps a long text's end")
+    drop_long: bool = Field(
+        False, description="drop texts of max_length tokens or more before splitting (Burns et al.), instead of cutting them",
+    )
+    # ---
     normalize: bool = Field(True, description="unit-length embeddings, as sentence-transformers' models")
     max_length: int = Field(256, ge=8, description="tokens per text; longer texts are truncated")
     batch_size: int = Field(64, ge=1, description="texts or images per forward pass")
@@ -277,6 +285,16 @@ class BackboneConfig(EncoderConfig):
     finetune_lr: float = Field(2e-5, gt=0)
     finetune_epochs: int = Field(3, ge=1)
     finetune_batch_size: int = Field(16, ge=1)
+    # --- backbones (docs/backbones.md): GPU settings of fine-tuning
+    grad_accum: int = Field(1, ge=1, description="batches per optimiser step")
+    grad_checkpointing: bool = Field(False, description="recompute activations in the backward pass (large models)")
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true"] = Field(
+        "auto", description="auto: bf16-mixed on a GPU with bf16, else 32-true",
+    )
+    lr_schedule: Literal["constant", "cosine"] = Field("constant", description="cosine: annealed to 0 over the steps")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW's; 0 makes it Adam")
+    train_dropout: bool = Field(True, description="the backbone's dropout while fine-tuning (Burns et al.: off)")
+    # ---
 
     @property
     def encoder(self) -> EncoderConfig:

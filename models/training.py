@@ -26,7 +26,7 @@ warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
 
 def make_trainer(
     max_epochs: int, callbacks: list | None = None, accelerator: str = "auto", precision: str = "32-true",
-    deterministic: bool | str = True,
+    deterministic: bool | str = True, accumulate_grad_batches: int = 1,
 ) -> L.Trainer:
     """A Trainer without the per-step extras small models cannot afford.
 
@@ -44,6 +44,7 @@ def make_trainer(
         enable_checkpointing=False,
         num_sanity_val_steps=0,
         deterministic=deterministic,
+        accumulate_grad_batches=accumulate_grad_batches,
         callbacks=callbacks or [],
     )
 

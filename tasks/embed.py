@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from models.backbone_names import resolve_backbone
 from tasks.data import save_array
 from tasks.errors import DataError
 from tasks.ingest_dataset import load_rows
@@ -28,14 +29,15 @@ log = logging.getLogger("w2s")
 
 
 def backbone_fingerprint(name: str) -> str:
-    """A local backbone's config and weights hashed by content; a hub name stands for itself."""
-    from models.backbone import resolve_backbone
-
-    path = Path(resolve_backbone(name))
+    """A local backbone's config and weights hashed by content; a hub name stands for itself.
+    A first-``k``-layers cut (``NAME:k``) is part of it: another k, another model."""
+    ref = resolve_backbone(name)
+    cut = f":layers={ref.layers}" if ref.layers is not None else ""
+    path = Path(ref.path)
     if not path.is_dir():
-        return f"hub:{name}"
+        return f"hub:{ref.path}{cut}"
     weights = (p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors", ".bin", ".txt", ".model"))
-    return hash_files(path, weights)[:32]
+    return hash_files(path, weights)[:32] + cut
 
 
 @cached_stage
@@ -49,7 +51,19 @@ def embed(out: StageOutput, backbone: EncoderConfig, weights: str, data: Manifes
     _, _, inputs = load_rows(data)
     kind = data.facts["input_kind"]
     if kind == "text":
-        encoder = TextEncoder(backbone.name, backbone.pooling, backbone.normalize, backbone.max_length)
+        encoder = TextEncoder(
+            backbone.name, backbone.pooling, backbone.normalize, backbone.max_length,
+            truncation_side=backbone.truncation_side,
+        )
+        # Texts that do not fit: cut on truncation_side, or (drop_long) dropped by make_splits
+        # before the split, as Burns et al. drop texts of max_ctx tokens or more.
+        counts = encoder.token_counts(inputs)
+        too_long = counts >= backbone.max_length
+        save_array(out.dir, "too_long", too_long)
+        out.facts.update(
+            drop_long=backbone.drop_long, max_length=backbone.max_length, texts_cut=int((counts > backbone.max_length).sum()),
+            texts_too_long=int(too_long.sum()), pooling=encoder.pooling,
+        )
     elif kind == "image":
         encoder = ImageEncoder(backbone.name, backbone.pooling, backbone.normalize)
         inputs = inputs.reshape(len(inputs), *data.facts["image_shape"])

@@ -38,33 +38,48 @@ def rows_of(inputs: list | np.ndarray, index: np.ndarray) -> list | np.ndarray:
     return [inputs[i] for i in index] if isinstance(inputs, list) else inputs[index]
 
 
+def finetune_spec(backbone: BackboneConfig):
+    """The model layer's spec for ``backbone``'s fine-tuning settings."""
+    from models.finetune import FinetuneSpec
+
+    return FinetuneSpec(
+        epochs=backbone.finetune_epochs, lr=backbone.finetune_lr, batch_size=backbone.finetune_batch_size,
+        grad_accum=backbone.grad_accum, weight_decay=backbone.weight_decay, lr_schedule=backbone.lr_schedule,
+        dropout=backbone.train_dropout, max_length=backbone.max_length, truncation_side=backbone.truncation_side,
+        drop_long=backbone.drop_long, lora=backbone.lora, lora_rank=backbone.lora_rank, pooling=backbone.pooling,
+        grad_checkpointing=backbone.grad_checkpointing, precision=backbone.precision,
+    )
+
+
 def finetune_and_save(
     out: StageOutput, backbone: BackboneConfig, seed: int, inputs, targets: np.ndarray, val_inputs,
     val_targets: np.ndarray, test_inputs, loss_fn=None,
 ) -> np.ndarray:
     """Fine-tune on soft ``targets``, select the epoch on ``val_targets``; save the trainable
-    weights and the test probabilities; return the test probabilities."""
-    from models.backbone import resolve_backbone, to_uint8
-    from models.finetune import FinetuneSpec, encode_inputs, finetune_classifier, finetune_predict, save_finetuned
+    weights and the test probabilities; return the test probabilities. (With ``drop_long``
+    the texts that do not fit were dropped from the data before splitting: see ``embed``.)"""
+    from models.backbone import to_uint8
+    from models.finetune import encode_inputs, finetune_classifier, finetune_predict, save_finetuned
 
-    path = resolve_backbone(backbone.name)
-    spec = FinetuneSpec(
-        epochs=backbone.finetune_epochs, lr=backbone.finetune_lr, batch_size=backbone.finetune_batch_size,
-        max_length=backbone.max_length, lora=backbone.lora, lora_rank=backbone.lora_rank, pooling=backbone.pooling,
-    )
+    spec = finetune_spec(backbone)
 
     # Images of any range become 8-bit, by the training images' range, as processors expect.
     lo, hi = (0.0, 0.0) if isinstance(inputs, list) else (float(inputs.min()), float(inputs.max()))
 
     def encode(x):
         if isinstance(x, list):
-            return encode_inputs(path, texts=x, max_length=spec.max_length)
-        return encode_inputs(path, images=to_uint8(x, lo, hi))
+            return encode_inputs(backbone.name, texts=x, max_length=spec.max_length, truncation_side=spec.truncation_side)
+        return encode_inputs(backbone.name, images=to_uint8(x, lo, hi))
 
-    result = finetune_classifier(path, spec, encode(inputs), targets, encode(val_inputs), val_targets, seed, loss_fn=loss_fn)
+    result = finetune_classifier(
+        backbone.name, spec, encode(inputs), targets, encode(val_inputs), val_targets, seed, loss_fn=loss_fn,
+    )
     save_finetuned(result, out.path("model"))
     probs = finetune_predict(result.model, encode(test_inputs))
     save_array(out.dir, "test_probs", probs)
     out.histories[""] = result.history
-    out.facts.update(n_train=len(targets), best_epoch=result.best_epoch, epochs_run=len(result.history), finetuned=True)
+    out.facts.update(
+        n_train=len(targets), best_epoch=result.best_epoch, epochs_run=len(result.history), finetuned=True,
+        precision=result.precision,
+    )
     return probs

@@ -44,7 +44,11 @@ def make_splits(
     rng = np.random.default_rng([seed, 2])
     # A benchmark task balanced at ingest (with the data's seed) is not cut again here.
     balance = balance and not facts.get("balanced_at_ingest", False)
-    index = split_rows(label, fixed_test, splits.model_dump(), balance, rng)
+    usable = np.arange(len(label))
+    if embedded is not None and embedded.facts.get("drop_long"):  # texts that do not fit the backbone's context
+        usable = np.flatnonzero(~load_array(embedded, "too_long"))
+    fixed = None if fixed_test is None else fixed_test[usable]
+    index = {name: usable[part] for name, part in split_rows(label[usable], fixed, splits.model_dump(), balance, rng).items()}
     # Raw numbers are put on one scale, fitted on the training rows only (never val / test).
     fit_rows = np.concatenate([index["weak_train"], index["w2s_train"]])
     per_column = facts["input_kind"] == "numeric"
@@ -83,6 +87,7 @@ def make_splits(
         sizes={s: len(d) for s, d in dd.items()},
         class_counts={s: class_counts(np.asarray(d.with_format("numpy")["label"]), len(names)) for s, d in dd.items()},
         balanced=balance or facts.get("balanced_at_ingest", False),
+        dropped_long=int(len(label) - len(usable)),
         split_seed=seed,
         # Where the test rows come from, and what ingestion dropped: shown in the run's summary.
         test_from=f"hub split '{facts['hub_splits']['test']}'" if fixed_test is not None else "the pooled rows",

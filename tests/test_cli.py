@@ -70,6 +70,9 @@ IN_FLOW = pytest.mark.slow
             ["run", "source.path={bad}/good.csv", "selection.policy=ucb1", "selection.rounds=20"],
             "rounds*pull_size", {}, ("ingest_dataset", "make_splits"), marks=IN_FLOW,
         ),
+        pytest.param(  # a first-k-layers cut beyond the model's 6 layers
+            ["run", "source=ucla_courses", "backbone.name=minilm:9"], "6 layers", {}, ("ingest_dataset",), marks=IN_FLOW,
+        ),
         pytest.param(  # weights whose shapes differ from the folder's config.json
             ["run", "source=ucla_courses", "backbone.name={bad}/backbone"], "{bad}/backbone", {}, ("ingest_dataset",),
             marks=IN_FLOW,
