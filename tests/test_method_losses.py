@@ -42,13 +42,34 @@ def test_multiclass_quota_assignment_by_hand():
     assert labels.tolist() == [1, 0, 2]
 
 
-def test_quota_assignment_equals_the_threshold_for_two_classes():
+def test_binary_threshold_is_burns_quantile_with_linear_interpolation():
+    """Class-0 probabilities .05, .15, …, .95 and a weak positive share of .12: the quantile
+    sits at position .12 · 9 = 1.08 between .15 and .25, at .158, so two points are hardened
+    to positive, not round(.12 · 10) = 1."""
+    p0 = 0.05 + 0.1 * torch.arange(10, dtype=torch.float64)
+    probs = torch.stack([p0, 1 - p0], dim=1)
+    shares = torch.tensor([0.88, 0.12], dtype=torch.float64)
+    assert balanced_hard_labels(probs, shares).tolist() == [1, 1] + [0] * 8
+    g = torch.Generator().manual_seed(0)
+    for n in range(5, 40):
+        p0 = torch.rand(n, generator=g)
+        share = torch.rand((), generator=g)
+        probs = torch.stack([p0, 1 - p0], dim=1)
+        expected = (p0 < torch.quantile(p0, share)).long()
+        assert torch.equal(balanced_hard_labels(probs, torch.stack([1 - share, share])), expected)
+
+
+def test_quota_assignment_and_the_threshold_rank_points_alike_for_two_classes():
+    """The multi-class quota rule, on two classes, hardens round(share · n) points to
+    positive where the paper's quantile hardens ceil(share · (n − 1)): the same ranking."""
     g = torch.Generator().manual_seed(0)
     p1 = torch.rand(200, generator=g)
     probs = torch.stack([1 - p1, p1], dim=1)
-    shares = torch.tensor([0.7, 0.3])
-    assert torch.equal(_greedy_quota_labels(probs, shares), balanced_hard_labels(probs, shares))
-    assert int(balanced_hard_labels(probs, shares).sum()) == 60
+    for share, quota, quantile in ((0.3, 60, 60), (0.1234, 25, 25), (0.0126, 3, 3), (0.0074, 1, 2)):
+        shares = torch.tensor([1 - share, share])
+        by_quota, by_quantile = _greedy_quota_labels(probs, shares), balanced_hard_labels(probs, shares)
+        assert (int(by_quota.sum()), int(by_quantile.sum())) == (quota, quantile)
+        assert bool((by_quota <= by_quantile).all())  # the fewer positives are among the more
 
 
 def test_aux_confidence_loss_by_hand():
