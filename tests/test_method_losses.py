@@ -147,6 +147,36 @@ def test_consistency_denoising_keeps_the_r_share_with_lowest_loss():
     assert (r, keep.tolist()) == (0.75, [True, True, False, True])
 
 
+def test_denoising_ranks_soft_targets_by_their_argmax_class():
+    """Liu & Alahi rank by the student's cross-entropy on the target's argmax class.
+    Point 0's target (.55, 0, .45) costs -log .6 = .51 that way (soft: 1.32); point 1's
+    (0, .9, .1) costs -log .3 = 1.20 (soft: 1.31). r = 1/2 keeps one point: point 0."""
+    student = np.array([[0.6, 0.3, 0.1], [0.6, 0.3, 0.1]])
+    targets = np.array([[0.55, 0.0, 0.45], [0.0, 0.9, 0.1]])
+    keep, r = consistency_denoise(student, targets, top_k=1)
+    assert r == 0.5 and keep.tolist() == [True, False]
+
+
+def test_hard_co_supervision_keeps_the_points_the_argmax_ranking_keeps():
+    """Soft specialists, hard=true: the second student learns from one-hot targets of the
+    points the argmax ranking keeps (the example above, routed through co_supervise)."""
+    k, n = 3, 2
+    generalist = np.array([[[0.6, 0.3, 0.1], [0.6, 0.3, 0.1]]])
+    specialist = np.array([[[0.55, 0.0, 0.45], [0.0, 0.9, 0.1]]])
+    levels = [
+        Level(generalist, generalist, owner=np.zeros(k, dtype=np.int64)),
+        Level(specialist, specialist, owner=np.zeros(k, dtype=np.int64)),
+    ]
+    calls = []
+
+    def student(keep, targets, val_targets, epochs):
+        calls.append((keep.tolist(), targets.tolist()))
+        return StudentFit(generalist[0], generalist[0])
+
+    co_supervise(levels, student, epochs=1, batch_size=None, top_k=1, hard=True)
+    assert calls[1] == ([True, False], [[1.0, 0.0, 0.0]])
+
+
 def test_local_global_agreement_and_constant_steps():
     assert local_global_agreement(_onehot([0, 1, 2], 3), _onehot([0, 2, 2], 3)).tolist() == [True, False, True]
     assert constant_step_epochs(10, n_full=1000, n_kept=500, batch_size=100) == 20
