@@ -413,8 +413,7 @@ def format_summary(result: dict) -> str:
     lines = [
         "",
         f"accuracy   weak {m['acc_weak']:.3f}   ceiling {m['acc_ceiling']:.3f}   w2s {m['acc_w2s']:.3f} ({result['method']}){oracle}",
-        f"PGR        {m['pgr']:.3f} (accuracy)   {m['pgr_auroc']:.3f} (AUROC)"
-        + ("   warning: ceiling ≈ weak, PGR is unreliable" if m.get("gap_too_small") else ""),
+        f"PGR        {m['pgr']:.3f} (accuracy)   {m['pgr_auroc']:.3f} (AUROC)" + _gap_warning(m),
     ]
     if "acc_hard_w2s" in m:
         lines.append(
@@ -431,6 +430,15 @@ def format_summary(result: dict) -> str:
     lines.append(f"cache      {len(hits)}/{len(result['stages'])} stages cached" + (f": {', '.join(hits)}" if hits else ""))
     lines.append(f"mlflow     run {result['mlflow_run_id']}  (w2s ui to browse)")
     return "\n".join(lines)
+
+
+def _gap_warning(m: dict) -> str:
+    """Why a PGR on this line should not be read as a share of the weak-to-ceiling gap."""
+    if m.get("gap_too_small"):
+        return "   warning: ceiling ≈ weak, PGR is unreliable"
+    below = [f"{name} by {-m[key]:.3f}" for name, key, flag in
+             (("accuracy", "gap_acc", "gap_negative"), ("AUROC", "gap_auroc", "gap_auroc_negative")) if m.get(flag)]
+    return f"   warning: ceiling below weak ({', '.join(below)}), PGR's sign is inverted" if below else ""
 
 
 def _ui(args) -> int:
