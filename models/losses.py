@@ -105,20 +105,28 @@ def _quotas(shares: torch.Tensor, n: int) -> list[int]:
     return quota.tolist()
 
 
-def aux_confidence_loss(
-    logits: torch.Tensor, weak_probs: torch.Tensor, alpha: float, weights: torch.Tensor | None = None
-) -> torch.Tensor:
-    """``(1 − alpha)·CE(f(x), weak) + alpha·CE(f(x), hardened f(x))``, the hardening keeping
-    the weak labels' class balance in this batch (:func:`balanced_hard_labels`; rows of
-    weight 0 are padding and take no part). No gradient flows through the hardening."""
+def aux_conf_targets(logits: torch.Tensor, weak_probs: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The student's own predictions hardened to keep the weak labels' class balance in this
+    batch (:func:`balanced_hard_labels`; rows of weight 0 are padding and take no part)."""
     probs = torch.softmax(logits.detach(), dim=-1)
     w = torch.ones(logits.shape[:-1], device=logits.device) if weights is None else weights
     share = w / w.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    class_shares = (weak_probs.expand(logits.shape) * share.unsqueeze(-1)).sum(dim=-2)
+    return balanced_hard_labels(probs, class_shares, real=w > 0)
+
+
+def aux_confidence_loss(
+    logits: torch.Tensor, weak_probs: torch.Tensor, alpha: float, weights: torch.Tensor | None = None,
+    own: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``(1 − alpha)·CE(f(x), weak) + alpha·CE(f(x), hardened f(x))``. ``own`` are the
+    hardened labels (:func:`aux_conf_targets` of these logits unless given); no gradient
+    flows through them."""
+    if own is None:
+        own = aux_conf_targets(logits, weak_probs, weights)
     weak = weak_probs.expand(logits.shape)
-    class_shares = (weak * share.unsqueeze(-1)).sum(dim=-2)
-    hard = balanced_hard_labels(probs, class_shares, real=w > 0)
-    own = F.one_hot(hard, logits.shape[-1]).to(logits.dtype)
-    return (1 - alpha) * soft_cross_entropy(logits, weak, weights) + alpha * soft_cross_entropy(logits, own, weights)
+    one_hot = F.one_hot(own, logits.shape[-1]).to(logits.dtype)
+    return (1 - alpha) * soft_cross_entropy(logits, weak, weights) + alpha * soft_cross_entropy(logits, one_hot, weights)
 
 
 # --- Adaptive confidence distillation (Guo et al., 2024; RESEARCH.md §3) ---------------------
@@ -137,23 +145,36 @@ def adaptive_confidence_beta(student_logits: torch.Tensor, teacher_logits: torch
         return torch.sigmoid((ce_self - ce_teacher) / tau)
 
 
+def adaptive_confidence_targets(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the adaptive loss treats as constants: per point ``beta`` and the student's own
+    argmax class."""
+    beta = adaptive_confidence_beta(student_logits, teacher_logits, tau)
+    return beta, student_logits.detach().argmax(dim=-1)
+
+
 def adaptive_confidence_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
     temperature: float = 1.0,
-    tau: float = 1.0,
+    tau: float = 0.5,
     beta_scale: float = 1.0,
     weights: torch.Tensor | None = None,
+    frozen: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """``mean[(1 − beta)·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) + beta·CE(z_s, argmax z_s)]``.
 
     ``beta_scale`` in [0, 1] multiplies ``beta`` (a ramp from 0 early in training).
+    ``frozen``: ``(beta, own argmax)`` (:func:`adaptive_confidence_targets` of these logits
+    unless given); no gradient flows through them.
     """
-    beta = beta_scale * adaptive_confidence_beta(student_logits, teacher_logits, tau)
+    beta, own = frozen if frozen is not None else adaptive_confidence_targets(student_logits, teacher_logits, tau)
+    beta = beta_scale * beta
     t = temperature
     teacher = F.softmax(teacher_logits.expand(student_logits.shape) / t, dim=-1)
     kl = (teacher * (torch.log(teacher.clamp_min(1e-12)) - F.log_softmax(student_logits / t, dim=-1))).sum(dim=-1)
-    self_ce = -F.log_softmax(student_logits, dim=-1).max(dim=-1).values
+    self_ce = -F.log_softmax(student_logits, dim=-1).gather(-1, own.unsqueeze(-1)).squeeze(-1)
     per_point = (1 - beta) * t * t * kl + beta * self_ce
     if weights is None:
         return per_point.mean(dim=-1).sum()

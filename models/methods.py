@@ -14,6 +14,7 @@ weak soft labels, validation targets) and the same output (a fitted student):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,8 +22,20 @@ import numpy as np
 import torch
 
 from models.csl import Level, StudentFit, co_supervise
-from models.losses import adaptive_confidence_loss, aux_conf_alpha, aux_confidence_loss
+from models.losses import (
+    adaptive_confidence_loss, adaptive_confidence_targets, aux_conf_alpha, aux_conf_targets, aux_confidence_loss,
+)
 from models.training import FitResult, FitSpec, fit_classifier, hard_labels, predict_probs
+
+
+# A loss whose targets depend on the student itself (its hardened or own predictions, a
+# per-point weight) treats them as constants: no gradient flows through them. Such a loss
+# splits into ``step_targets`` (the constants, from the logits at the start of an optimiser
+# step) and ``with_targets`` (the differentiable part); the trainer computes the constants
+# once per step (models.classifier.SoftLabelClassifier). L-BFGS evaluates the loss many
+# times per step: recomputing the targets at each trial point would make its line search
+# minimise the self-referential objective itself, whose minimum is a student confident in
+# one class everywhere (docs/methods.md, "Targets are constants of a step").
 
 
 @dataclass(frozen=True)
@@ -30,24 +43,48 @@ class AuxConfLoss:
     alpha_max: float = 0.75
     warmup: float = 0.2
 
-    def __call__(self, logits, target, weights, step, total_steps):
+    def step_targets(self, logits, target, weights, step, total_steps):
+        return aux_conf_targets(logits, target, weights)
+
+    def with_targets(self, logits, target, weights, step, total_steps, frozen):
         alpha = aux_conf_alpha(step, total_steps, self.alpha_max, self.warmup)
-        return aux_confidence_loss(logits, target, alpha, weights)
+        return aux_confidence_loss(logits, target, alpha, weights, own=frozen)
+
+    def __call__(self, logits, target, weights, step, total_steps):
+        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
+        return self.with_targets(logits, target, weights, step, total_steps, frozen)
+
+    def schedule_end(self, total_steps: int) -> int:
+        """The first step at which ``alpha`` has reached ``alpha_max``."""
+        return math.ceil(self.warmup * total_steps)
 
 
 @dataclass(frozen=True)
 class AdaptConfLoss:
     T: float = 1.0
-    tau: float = 1.0
-    beta_ramp: float = 0.0
+    tau: float = 0.5
+    beta_ramp: float = 0.25
 
-    def __call__(self, logits, target, weights, step, total_steps):
+    @staticmethod
+    def teacher_logits(target):
+        # The weak model's log-probabilities are its logits up to a constant, which softmax ignores.
+        return torch.log(target.clamp_min(1e-6))
+
+    def step_targets(self, logits, target, weights, step, total_steps):
+        return adaptive_confidence_targets(logits, self.teacher_logits(target), self.tau)
+
+    def with_targets(self, logits, target, weights, step, total_steps, frozen):
         ramp = self.beta_ramp * total_steps
         scale = min(1.0, step / ramp) if ramp > 0 else 1.0
-        # The weak model's log-probabilities are its logits up to a constant, which
-        # softmax ignores.
-        teacher_logits = torch.log(target.clamp_min(1e-6))
-        return adaptive_confidence_loss(logits, teacher_logits, self.T, self.tau, scale, weights)
+        return adaptive_confidence_loss(logits, self.teacher_logits(target), self.T, self.tau, scale, weights, frozen)
+
+    def __call__(self, logits, target, weights, step, total_steps):
+        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
+        return self.with_targets(logits, target, weights, step, total_steps, frozen)
+
+    def schedule_end(self, total_steps: int) -> int:
+        """The first step at which ``beta`` is no longer scaled down."""
+        return math.ceil(self.beta_ramp * total_steps)
 
 
 @dataclass

@@ -104,9 +104,13 @@ def test_adaptive_confidence_loss_by_hand():
     teacher_probs = torch.tensor([[0.2, 0.8]])  # argmax disagrees: beta = 1/4
     kl = 0.2 * math.log(0.2 / 0.75) + 0.8 * math.log(0.8 / 0.25)
     expected = 0.75 * kl + 0.25 * -math.log(0.75)
-    assert float(adaptive_confidence_loss(student, torch.log(teacher_probs))) == pytest.approx(expected, rel=1e-5)
+    assert float(adaptive_confidence_loss(student, torch.log(teacher_probs), tau=1.0)) == pytest.approx(expected, rel=1e-5)
     # beta_scale 0 (the start of a ramp) leaves plain distillation.
     assert float(adaptive_confidence_loss(student, torch.log(teacher_probs), beta_scale=0.0)) == pytest.approx(kl, rel=1e-5)
+    # Guo et al.'s default sharpness, 0.5: beta = sigmoid((-log .75 + log .25) / .5) = 1/10.
+    assert float(adaptive_confidence_loss(student, torch.log(teacher_probs))) == pytest.approx(
+        0.9 * kl + 0.1 * -math.log(0.75), rel=1e-5
+    )
 
 
 def test_hard_labels():
