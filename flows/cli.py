@@ -415,6 +415,10 @@ def format_summary(result: dict) -> str:
         f"accuracy   weak {m['acc_weak']:.3f}   ceiling {m['acc_ceiling']:.3f}   w2s {m['acc_w2s']:.3f} ({result['method']}){oracle}",
         f"PGR        {m['pgr']:.3f} (accuracy)   {m['pgr_auroc']:.3f} (AUROC)" + _gap_warning(m),
     ]
+    if result.get("backbone"):
+        b = result["backbone"]
+        how = "fine-tuned" if b["mode"] == "finetune" else "frozen features, heads on top"
+        lines.append(f"backbone   {b['name']} ({how})")
     if "acc_hard_w2s" in m:
         lines.append(
             f"hard-only  weak {m['acc_hard_weak']:.3f}   ceiling {m['acc_hard_ceiling']:.3f}   w2s {m['acc_hard_w2s']:.3f}"

@@ -31,25 +31,6 @@ def test_pgr_report_flags_a_ceiling_below_the_weak_model_distinctly():
     assert tiny["gap_too_small"] and not tiny["gap_negative"] and tiny["gap_auroc_negative"]
 
 
-def _summary(metrics: dict) -> str:
-    from flows.cli import format_summary
-
-    m = {"acc_weak": 0.7, "acc_ceiling": 0.65, "acc_w2s": 0.75, "pgr": -1.0, "pgr_auroc": 0.4,
-         "agreement": 0.8, "agreement_teacher_right": 0.9, "agreement_teacher_wrong": 0.3, **metrics}
-    result = {"metrics": m, "method": "xent", "overlap": [], "stages": {}, "mlflow_run_id": "r",
-              "selection": {"policy": "all", "points_per_source": {"data": 10}}}
-    return format_summary(result)
-
-
-def test_the_run_summary_says_which_gap_is_wrong():
-    below = _summary({"gap_acc": -0.05, "gap_auroc": 0.05, "gap_negative": True, "gap_auroc_negative": False})
-    assert "warning: ceiling below weak (accuracy by 0.050), PGR's sign is inverted" in below
-    tiny = _summary({"gap_acc": -0.005, "gap_auroc": 0.05, "gap_too_small": True, "gap_negative": False})
-    assert "warning: ceiling ≈ weak, PGR is unreliable" in tiny and "below" not in tiny
-    fine = _summary({"gap_acc": 0.2, "gap_auroc": 0.2, "gap_too_small": False, "gap_negative": False})
-    assert "warning" not in fine
-
-
 def test_auroc_by_hand_with_ties():
     probs = np.c_[1 - np.array([0.1, 0.4, 0.35, 0.8]), [0.1, 0.4, 0.35, 0.8]]
     assert roc_auc(probs, np.array([0, 0, 1, 1])) == pytest.approx(0.75)
