@@ -129,6 +129,21 @@ def aux_confidence_loss(
     return (1 - alpha) * soft_cross_entropy(logits, weak, weights) + alpha * soft_cross_entropy(logits, one_hot, weights)
 
 
+# --- Product loss (Burns et al.'s code, ``product_loss_fn``) ---------------------------------
+
+
+def product_targets(logits: torch.Tensor, weak_probs: torch.Tensor, alpha: float = 1.0, beta: float = 1.0) -> torch.Tensor:
+    """``target ∝ softmax(logits)^beta · weak^alpha``, renormalised per point, without gradient.
+
+    A point where the product is zero in every class (possible only when the student's
+    probabilities underflow where the weak label has mass) gets an all-zero target, so it
+    adds nothing to the loss; the authors' division would give NaN there.
+    """
+    with torch.no_grad():
+        product = torch.softmax(logits, dim=-1).pow(beta) * weak_probs.expand(logits.shape).pow(alpha)
+        return product / product.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(product.dtype).tiny)
+
+
 # --- Adaptive confidence distillation (Guo et al., 2024; RESEARCH.md §3) ---------------------
 
 

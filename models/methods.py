@@ -7,6 +7,9 @@ weak soft labels, validation targets) and the same output (a fitted student):
 - ``xent_hard``: on their argmax;
 - ``aux_conf``: Burns et al.'s auxiliary confidence loss;
 - ``adapt_conf``: Guo et al.'s adaptive confidence distillation;
+- ``product``: Burns et al.'s product loss (their code's ``product_loss_fn``);
+- ``probe_filter``: EleutherAI's probe filtering of the weak labels, then ``xent``
+  (models/probe_filter.py);
 - ``overlap_only``: Shin et al., the points detected as overlap only (the caller subsets);
 - ``bootstrap``: weak → intermediate → strong, each link on its own half of the points;
 - ``csl``: Liu & Alahi's co-supervision by specialised teachers (models/csl.py).
@@ -24,7 +27,9 @@ import torch
 from models.csl import Level, StudentFit, co_supervise
 from models.losses import (
     adaptive_confidence_loss, adaptive_confidence_targets, aux_conf_alpha, aux_conf_targets, aux_confidence_loss,
+    product_targets, soft_cross_entropy,
 )
+from models.probe_filter import ProbeFilter
 from models.training import FitResult, FitSpec, fit_classifier, hard_labels, predict_probs
 
 
@@ -87,6 +92,26 @@ class AdaptConfLoss:
         return math.ceil(self.beta_ramp * total_steps)
 
 
+@dataclass(frozen=True)
+class ProductLoss:
+    """Burns et al.'s ``product_loss_fn``: cross-entropy against ``softmax^beta · weak^alpha``,
+    renormalised, no gradient through the target. Their ``warmup_frac`` (0.1) is stored but
+    never used by their loss, so there is no warm-up here either."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+
+    def step_targets(self, logits, target, weights, step, total_steps):
+        return product_targets(logits, target, self.alpha, self.beta)
+
+    def with_targets(self, logits, target, weights, step, total_steps, frozen):
+        return soft_cross_entropy(logits, frozen, weights)
+
+    def __call__(self, logits, target, weights, step, total_steps):
+        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
+        return self.with_targets(logits, target, weights, step, total_steps, frozen)
+
+
 @dataclass
 class StudentData:
     """The student's training points and what supervises it.
@@ -114,12 +139,14 @@ def train_student(
         return _bootstrap(spec, intermediate, data, seed)
     if method == "csl":
         return _co_supervised(spec, params, data, seed, levels)
+    if method == "probe_filter":
+        return _probe_filtered(spec, params, data, seed)
     raise ValueError(f"unknown method {method!r}")
 
 
 # Methods that differ from plain cross-entropy only in their targets or loss (overlap_only in
 # its points, which the caller picks): any model that trains on a loss can learn by them.
-LOSS_METHODS = ("xent", "xent_hard", "aux_conf", "adapt_conf", "overlap_only")
+LOSS_METHODS = ("xent", "xent_hard", "aux_conf", "adapt_conf", "product", "overlap_only")
 
 
 def student_targets(method: str, params: dict[str, Any], data: StudentData) -> tuple[np.ndarray, np.ndarray]:
@@ -136,6 +163,8 @@ def student_loss(method: str, params: dict[str, Any]):
         return AuxConfLoss(**params)
     if method == "adapt_conf":
         return AdaptConfLoss(**params)
+    if method == "product":
+        return ProductLoss(**params)
     return None
 
 
@@ -152,6 +181,18 @@ def _bootstrap(spec: FitSpec, intermediate: FitSpec, data: StudentData, seed: in
     val = data.val_targets if data.oracle else predict_probs(middle.net, data.x_val)
     student = fit_classifier(spec, data.x[second], labels, data.x_val, val, seed)
     return student, {"intermediate_n_train": len(first), "intermediate_best_epoch": middle.best_epoch}
+
+
+def _probe_filtered(spec: FitSpec, params: dict, data: StudentData, seed: int) -> tuple[FitResult, dict]:
+    """EleutherAI: a probe on the strong features, fitted on the weak labels, drops (or
+    relabels) the training and validation points where it disagrees most; then xent.
+    Ground-truth validation targets (oracle) are left as they are."""
+    probe = ProbeFilter(**params)
+    keep, targets, val_keep, val_targets = probe.apply(data.x, data.weak_probs, data.x_val, data.val_targets)
+    if data.oracle:
+        val_keep, val_targets = np.ones(len(data.x_val), dtype=bool), data.val_targets
+    fit = fit_classifier(spec, data.x[keep], targets[keep], data.x_val[val_keep], val_targets[val_keep], seed)
+    return fit, {"probe_kept": int(keep.sum()), "probe_val_kept": int(val_keep.sum())}
 
 
 def _co_supervised(spec: FitSpec, params: dict, data: StudentData, seed: int, levels: list[Level]) -> tuple[FitResult, dict]:
