@@ -454,8 +454,8 @@ class ExperimentConfig(JobConfig):
 
     @model_validator(mode="after")
     def _teachers_fit(self):
-        if self.method == "csl":
-            self.method_params  # settling auto checks the levels against the data
+        if self.method == "csl":  # settling auto checks the levels against the data
+            self.methods.csl.resolved(self.data.n_classes, len(self.data.sources))
         return self
 
     @model_validator(mode="after")
