@@ -97,13 +97,18 @@ def main(overrides: list[str]) -> dict:
 
     config, x, weak, x_val, weak_val, x_test, y_test = pipeline_inputs(overrides)
     spec = fit_spec(config.strong)
-    xent = fit_classifier(spec, x, weak, x_val, weak_val, config.seed)
+    def test_acc(loss_fn=None) -> float:
+        """The student as train_strong fits it: same spec, points, labels, seed, selection."""
+        fit = fit_classifier(spec, x, weak, x_val, weak_val, config.seed, loss_fn=loss_fn)
+        return float((predict_probs(fit.net, x_test).argmax(1) == y_test).mean())
+
     out = {
         "overrides": overrides,
         "n_train": len(x),
         "classes": int(weak.shape[1]),
         "weak_mean_max_prob": float(weak.max(axis=1).mean()),
-        "xent_test_acc": float((predict_probs(xent.net, x_test).argmax(1) == y_test).mean()),
+        "xent_test_acc": test_acc(),
+        "adapt_conf_default_test_acc": test_acc(AdaptConfLoss(**config.methods.adapt_conf.model_dump())),
         "runs": {},
     }
     for tau in (1.0, 0.5):
