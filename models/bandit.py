@@ -11,7 +11,9 @@ Policies, all pure functions of the statistics so far:
 
 - ``ucb_select``: ``argmax_k  mean_k + bonus_k`` with the bonus of
   - ``ucb1``: textbook UCB1, ``sqrt(2 ln t / N_k)`` (the default);
-  - ``paper``: the authors' code, ``sqrt(2 ln T) / N_k`` (horizon ``T``, not the round);
+  - ``paper``: the authors' code, ``sqrt(2 ln T) / N_k`` with ``T`` the horizon in rounds
+    (not the current round) and ``N_k`` the pulls of arm ``k``: the selection loop always
+    calls it with rounds and pulls, whatever it counts for the other policies;
 - ``thompson_select``: a draw from each arm's Beta(1 + overlap, 1 + other) posterior;
 - ``epsilon_greedy_select``: the best mean, or with probability ``epsilon`` a random arm.
 """

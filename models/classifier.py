@@ -121,6 +121,9 @@ def _weights_of(layer: nn.Module) -> list[torch.Tensor]:
 
 
 # ``loss(logits, target, weights, step, total_steps)``: the step lets a loss follow a schedule.
+# A loss whose targets depend on the student also has ``step_targets(detached logits, target,
+# weights, step, total_steps)`` and ``with_targets(logits, target, weights, step, total_steps,
+# targets)``: the trainer computes the targets once per optimiser step (models/methods.py).
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, int, int], torch.Tensor]
 
 
@@ -159,15 +162,32 @@ class SoftLabelClassifier(L.LightningModule):
         self._epoch: dict[str, float] = {}
         self.val_batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.val_losses: torch.Tensor | None = None
+        self._targets, self._targets_step = None, -1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
     def objective(self, x: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        loss = self.loss_fn(self.net(x), target, weights, self.global_step, self.total_steps)
+        logits, step = self.net(x), self.global_step
+        if hasattr(self.loss_fn, "step_targets"):
+            # The first evaluation of a step is at the step's starting point (L-BFGS evaluates
+            # again at trial points within the same step): the targets are computed there, once.
+            if self._targets_step != step:
+                self._targets = self.loss_fn.step_targets(logits.detach(), target, weights, step, self.total_steps)
+                self._targets_step = step
+            loss = self.loss_fn.with_targets(logits, target, weights, step, self.total_steps, self._targets)
+        else:
+            loss = self.loss_fn(logits, target, weights, step, self.total_steps)
         for w in self.net.penalised_weights():
             loss = loss + l2_penalty(w, self.C, self.n_train)
         return loss
+
+    def on_train_batch_start(self, batch, batch_idx):
+        # With step targets the objective is a new function every step: L-BFGS's curvature
+        # pairs from the last one would be wrong (a gradient change the step did not cause),
+        # and stall it. Each step starts its memory afresh, from the new targets.
+        if self.optimizer_name == "lbfgs" and hasattr(self.loss_fn, "step_targets"):
+            self.optimizers().optimizer.state.clear()
 
     def training_step(self, batch, batch_idx):
         loss = self.objective(*batch)

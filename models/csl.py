@@ -52,10 +52,12 @@ def consistency_share(student_probs: np.ndarray, targets: np.ndarray, top_k: int
 
 
 def consistency_denoise(student_probs: np.ndarray, targets: np.ndarray, top_k: int = 3) -> tuple[np.ndarray, float]:
-    """Teacher–student consistency: keep the ``round(r·N)`` points with the lowest student
-    cross-entropy on their target. Returns the boolean keep mask and ``r``."""
+    """Teacher–student consistency: keep the ``r·N`` points with the lowest student
+    cross-entropy on their target's argmax class (Liu & Alahi's ``get_student_rank``, for
+    soft and hard targets alike). Returns the boolean keep mask and ``r``."""
     r = consistency_share(student_probs, targets, top_k)
-    loss = -(targets * np.log(np.clip(student_probs, 1e-12, None))).sum(axis=1)
+    chosen = student_probs[np.arange(len(targets)), targets.argmax(axis=1)]
+    loss = -np.log(np.clip(chosen.astype(np.float64), 1e-300, None))
     keep = np.zeros(len(loss), dtype=bool)
     keep[np.argsort(loss, kind="stable")[: int(round(r * len(loss)))]] = True
     return keep, r
@@ -134,8 +136,8 @@ def co_supervise(
     student = train_student(every, targets, val_targets, epochs)
     reports = [LevelReport(teachers=1, kept=n, consistency=1.0, epochs=epochs)]
     for parent, level in zip(levels, levels[1:]):
-        targets = _assign(student.pool_probs, level.probs, level.owner, level.pool_source)
-        val_targets = _assign(student.val_probs, level.val_probs, level.owner, level.val_source)
+        targets = harden(_assign(student.pool_probs, level.probs, level.owner, level.pool_source))
+        val_targets = harden(_assign(student.val_probs, level.val_probs, level.owner, level.val_source))
         keep, r = consistency_denoise(student.pool_probs, targets, top_k)
         rejected = 0
         if local_global:
@@ -144,7 +146,6 @@ def co_supervise(
             )
             rejected = int((keep & ~agree).sum())
             keep &= agree
-        targets, val_targets = harden(targets), harden(val_targets)
         level_epochs = constant_step_epochs(epochs, n, int(keep.sum()), batch_size)
         if keep.any():
             student = train_student(keep, targets[keep], val_targets, level_epochs)

@@ -48,7 +48,7 @@ from models.backbone import (
 from models.classifier import LossFn, plain_soft_cross_entropy
 from models.lora import lora_config
 from models.losses import soft_cross_entropy
-from models.training import make_trainer
+from models.training import first_settled_epoch, make_trainer
 
 # transformers' weight-loading bars repeat on every fit (models.training quiets Lightning).
 hf_logging.disable_progress_bar()
@@ -296,17 +296,18 @@ class _KeepBest(L.Callback):
     """Keeps the trainable weights of the epoch with the lowest validation loss, in CPU memory
     (a second copy of a large model on the accelerator would cost its memory); stops after
     ``patience`` epochs without a relative improvement of ``min_delta``. Without validation
-    data it keeps the last epoch."""
+    data it keeps the last epoch. Epochs before ``start_epoch`` (a scheduled loss still
+    warming up, see :func:`models.training.first_settled_epoch`) are neither kept nor counted."""
 
-    def __init__(self, patience: int, min_delta: float = 1e-4):
-        self.patience, self.min_delta = patience, min_delta
+    def __init__(self, patience: int, min_delta: float = 1e-4, start_epoch: int = 0):
+        self.patience, self.min_delta, self.start_epoch = patience, min_delta, start_epoch
         self.best_loss, self.best_epoch = float("inf"), -1
         self.best_state: dict[str, torch.Tensor] | None = None
 
     def on_train_epoch_end(self, trainer, module):
-        if module.val_loss is None:
-            return
         epoch = trainer.current_epoch
+        if module.val_loss is None or epoch < self.start_epoch:
+            return
         if module.val_loss < self.best_loss * (1 - self.min_delta):
             self.best_loss, self.best_epoch = module.val_loss, epoch
             self.best_state = {k: v.to("cpu", copy=True) for k, v in module.net.trainable_state().items()}
@@ -343,13 +344,15 @@ def finetune_classifier(
     L.seed_everything(seed, verbose=False)
     net = BackboneClassifier(backbone, targets.shape[-1], spec)
     loader = _Batches(inputs, targets, spec.batch_size, seed)
+    total_steps = optimizer_steps(len(targets), spec)
     module = FinetuneModule(
-        net, spec.lr, loss_fn or plain_soft_cross_entropy, total_steps=optimizer_steps(len(targets), spec),
+        net, spec.lr, loss_fn or plain_soft_cross_entropy, total_steps=total_steps,
         val_batch_size=max(64, spec.batch_size), weight_decay=spec.weight_decay, lr_schedule=spec.lr_schedule,
     )
     if val_inputs is not None:
         module.val_data = (_as_tensors(val_inputs), torch.as_tensor(val_targets, dtype=torch.float32))
-    best = _KeepBest(spec.patience)
+    steps_per_epoch = -(-len(loader) // spec.grad_accum)
+    best = _KeepBest(spec.patience, start_epoch=first_settled_epoch(loss_fn, total_steps, steps_per_epoch, spec.epochs))
     precision = resolve_precision(spec.precision, spec.accelerator)
     # Some CUDA kernels (e.g. embedding backward) have no deterministic version: warn, not fail.
     trainer = make_trainer(

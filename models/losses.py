@@ -47,69 +47,101 @@ def aux_conf_alpha(step: int, total_steps: int, alpha_max: float, warmup: float 
     return alpha_max * min(1.0, step / ramp)
 
 
-def balanced_hard_labels(probs: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
+def balanced_hard_labels(probs: torch.Tensor, shares: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
     """Hardened predictions that keep the class balance ``shares`` (``(..., k)``, summing to 1).
 
-    Two classes: a point is positive when its positive probability exceeds the quantile at
-    ``1 - share_positive`` (Burns et al.'s threshold). More classes: (point, class) pairs are
-    taken from the most to the least confident, each point getting the first class whose
-    quota (``round(share · n)``) still has room; for two classes this is the same threshold.
-    ``probs`` is ``(..., n, k)``; returns integer labels ``(..., n)``.
+    Two classes, Burns et al.'s rule exactly: the threshold is ``torch.quantile`` (linear
+    interpolation) of the class-0 probabilities at the positive share, and a point is
+    positive where its class-0 probability is below it. More classes (an extension of
+    ours): (point, class) pairs are taken from the most to the least confident, each point
+    getting the first class whose quota (``share · n`` rounded, summing to ``n``) still has
+    room. ``probs`` is ``(..., n, k)``; ``real`` (``(..., n)``, boolean) marks the rows that
+    count, so that padding takes no part in the threshold or the quotas (padding rows get
+    their argmax). Returns integer labels ``(..., n)``.
     """
-    if probs.shape[-1] == 2:
-        p1 = probs[..., 1]
-        n = p1.shape[-1]
-        n_pos = torch.round(shares[..., 1] * n).long().clamp(0, n)
-        order = torch.argsort(p1, dim=-1, descending=True, stable=True)
-        rank = torch.empty_like(order)
-        rank.scatter_(-1, order, torch.arange(n, device=p1.device).expand_as(order))
-        return (rank < n_pos.unsqueeze(-1)).long()
-    flat_probs, flat_shares = probs.reshape(-1, *probs.shape[-2:]), shares.reshape(-1, shares.shape[-1])
-    out = torch.stack([_greedy_quota_labels(p, s) for p, s in zip(flat_probs, flat_shares)])
-    return out.reshape(probs.shape[:-1])
+    if real is None:
+        real = torch.ones(probs.shape[:-1], dtype=torch.bool, device=probs.device)
+    flat_probs = probs.detach().reshape(-1, *probs.shape[-2:])
+    flat_shares, flat_real = shares.reshape(-1, shares.shape[-1]), real.reshape(-1, real.shape[-1])
+    rule = _quantile_threshold_labels if probs.shape[-1] == 2 else _greedy_quota_labels
+    out = []
+    for p, s, r in zip(flat_probs, flat_shares, flat_real):
+        labels = p.argmax(dim=-1)
+        if r.any():
+            labels[r] = rule(p[r], s)
+        out.append(labels)
+    return torch.stack(out).reshape(probs.shape[:-1])
+
+
+def _quantile_threshold_labels(probs: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
+    """Burns et al.'s ``logconf_loss_fn`` threshold on ``(n, 2)`` probabilities."""
+    p0 = probs[:, 0]
+    threshold = torch.quantile(p0, shares[1].to(p0.dtype).clamp(0.0, 1.0))
+    return (p0 < threshold).long()
 
 
 def _greedy_quota_labels(probs: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
     n, k = probs.shape
     quota = _quotas(shares, n)
     labels = torch.full((n,), -1, dtype=torch.long)
-    for flat in torch.argsort(probs.reshape(-1).detach().cpu(), descending=True, stable=True).tolist():
+    for flat in torch.argsort(probs.reshape(-1).cpu(), descending=True, stable=True).tolist():
         i, c = divmod(flat, k)
         if labels[i] < 0 and quota[c] > 0:
             labels[i] = c
             quota[c] -= 1
-    unassigned = labels < 0  # only when the shares sum to less than one (padding rows)
-    labels[unassigned] = probs.detach().cpu().argmax(dim=-1)[unassigned]
+    unassigned = labels < 0  # only when the shares sum to less than one
+    labels[unassigned] = probs.cpu().argmax(dim=-1)[unassigned]
     return labels.to(probs.device)
 
 
 def _quotas(shares: torch.Tensor, n: int) -> list[int]:
-    """Integer class counts summing to ``round(sum(shares) · n)``, each as close to ``share · n``
-    as rounding allows."""
+    """Integer class counts summing to ``n`` (the shares sum to one), each as close to
+    ``share · n`` as rounding allows."""
     raw = shares.detach().cpu().double() * n
     quota = torch.floor(raw).long()
-    short = int(round(float(raw.sum()))) - int(quota.sum())
+    short = n - int(quota.sum())
     for c in torch.argsort(raw - quota, descending=True, stable=True)[:short].tolist():
         quota[c] += 1
     return quota.tolist()
 
 
-def aux_confidence_loss(
-    logits: torch.Tensor, weak_probs: torch.Tensor, alpha: float, weights: torch.Tensor | None = None
-) -> torch.Tensor:
-    """``(1 − alpha)·CE(f(x), weak) + alpha·CE(f(x), hardened f(x))``, the hardening keeping
-    the weak labels' class balance in this batch. No gradient flows through the hardening."""
+def aux_conf_targets(logits: torch.Tensor, weak_probs: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The student's own predictions hardened to keep the weak labels' class balance in this
+    batch (:func:`balanced_hard_labels`; rows of weight 0 are padding and take no part)."""
     probs = torch.softmax(logits.detach(), dim=-1)
     w = torch.ones(logits.shape[:-1], device=logits.device) if weights is None else weights
     share = w / w.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    class_shares = (weak_probs.expand(logits.shape) * share.unsqueeze(-1)).sum(dim=-2)
+    return balanced_hard_labels(probs, class_shares, real=w > 0)
+
+
+def aux_confidence_loss(
+    logits: torch.Tensor, weak_probs: torch.Tensor, alpha: float, weights: torch.Tensor | None = None,
+    own: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``(1 − alpha)·CE(f(x), weak) + alpha·CE(f(x), hardened f(x))``. ``own`` are the
+    hardened labels (:func:`aux_conf_targets` of these logits unless given); no gradient
+    flows through them."""
+    if own is None:
+        own = aux_conf_targets(logits, weak_probs, weights)
     weak = weak_probs.expand(logits.shape)
-    class_shares = (weak * share.unsqueeze(-1)).sum(dim=-2)
-    # Padding rows (weight 0) must not take a quota: they get probability -1, ranked last.
-    ranked = torch.where(w.unsqueeze(-1) > 0, probs, torch.full_like(probs, -1.0))
-    n_real = w.gt(0).sum(dim=-1, keepdim=True).clamp_min(1)
-    hard = balanced_hard_labels(ranked, class_shares * n_real / w.shape[-1])
-    own = F.one_hot(hard, logits.shape[-1]).to(logits.dtype)
-    return (1 - alpha) * soft_cross_entropy(logits, weak, weights) + alpha * soft_cross_entropy(logits, own, weights)
+    one_hot = F.one_hot(own, logits.shape[-1]).to(logits.dtype)
+    return (1 - alpha) * soft_cross_entropy(logits, weak, weights) + alpha * soft_cross_entropy(logits, one_hot, weights)
+
+
+# --- Product loss (Burns et al.'s code, ``product_loss_fn``) ---------------------------------
+
+
+def product_targets(logits: torch.Tensor, weak_probs: torch.Tensor, alpha: float = 1.0, beta: float = 1.0) -> torch.Tensor:
+    """``target ∝ softmax(logits)^beta · weak^alpha``, renormalised per point, without gradient.
+
+    A point where the product is zero in every class (possible only when the student's
+    probabilities underflow where the weak label has mass) gets an all-zero target, so it
+    adds nothing to the loss; the authors' division would give NaN there.
+    """
+    with torch.no_grad():
+        product = torch.softmax(logits, dim=-1).pow(beta) * weak_probs.expand(logits.shape).pow(alpha)
+        return product / product.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(product.dtype).tiny)
 
 
 # --- Adaptive confidence distillation (Guo et al., 2024; RESEARCH.md §3) ---------------------
@@ -128,23 +160,36 @@ def adaptive_confidence_beta(student_logits: torch.Tensor, teacher_logits: torch
         return torch.sigmoid((ce_self - ce_teacher) / tau)
 
 
+def adaptive_confidence_targets(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the adaptive loss treats as constants: per point ``beta`` and the student's own
+    argmax class."""
+    beta = adaptive_confidence_beta(student_logits, teacher_logits, tau)
+    return beta, student_logits.detach().argmax(dim=-1)
+
+
 def adaptive_confidence_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
     temperature: float = 1.0,
-    tau: float = 1.0,
+    tau: float = 0.5,
     beta_scale: float = 1.0,
     weights: torch.Tensor | None = None,
+    frozen: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """``mean[(1 − beta)·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) + beta·CE(z_s, argmax z_s)]``.
 
     ``beta_scale`` in [0, 1] multiplies ``beta`` (a ramp from 0 early in training).
+    ``frozen``: ``(beta, own argmax)`` (:func:`adaptive_confidence_targets` of these logits
+    unless given); no gradient flows through them.
     """
-    beta = beta_scale * adaptive_confidence_beta(student_logits, teacher_logits, tau)
+    beta, own = frozen if frozen is not None else adaptive_confidence_targets(student_logits, teacher_logits, tau)
+    beta = beta_scale * beta
     t = temperature
     teacher = F.softmax(teacher_logits.expand(student_logits.shape) / t, dim=-1)
     kl = (teacher * (torch.log(teacher.clamp_min(1e-12)) - F.log_softmax(student_logits / t, dim=-1))).sum(dim=-1)
-    self_ce = -F.log_softmax(student_logits, dim=-1).max(dim=-1).values
+    self_ce = -F.log_softmax(student_logits, dim=-1).gather(-1, own.unsqueeze(-1)).squeeze(-1)
     per_point = (1 - beta) * t * t * kl + beta * self_ce
     if weights is None:
         return per_point.mean(dim=-1).sum()

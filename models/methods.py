@@ -7,6 +7,9 @@ weak soft labels, validation targets) and the same output (a fitted student):
 - ``xent_hard``: on their argmax;
 - ``aux_conf``: Burns et al.'s auxiliary confidence loss;
 - ``adapt_conf``: Guo et al.'s adaptive confidence distillation;
+- ``product``: Burns et al.'s product loss (their code's ``product_loss_fn``);
+- ``probe_filter``: EleutherAI's probe filtering of the weak labels, then ``xent``
+  (models/probe_filter.py);
 - ``overlap_only``: Shin et al., the points detected as overlap only (the caller subsets);
 - ``bootstrap``: weak → intermediate → strong, each link on its own half of the points;
 - ``csl``: Liu & Alahi's co-supervision by specialised teachers (models/csl.py).
@@ -14,6 +17,7 @@ weak soft labels, validation targets) and the same output (a fitted student):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,9 +25,23 @@ import numpy as np
 import torch
 
 from models.csl import Level, StudentFit, co_supervise
-from models.losses import adaptive_confidence_loss, aux_conf_alpha, aux_confidence_loss
 from models.labels import hard_labels
+from models.losses import (
+    adaptive_confidence_loss, adaptive_confidence_targets, aux_conf_alpha, aux_conf_targets, aux_confidence_loss,
+    product_targets, soft_cross_entropy,
+)
+from models.probe_filter import ProbeFilter
 from models.training import FitResult, FitSpec, fit_classifier, predict_probs
+
+
+# A loss whose targets depend on the student itself (its hardened or own predictions, a
+# per-point weight) treats them as constants: no gradient flows through them. Such a loss
+# splits into ``step_targets`` (the constants, from the logits at the start of an optimiser
+# step) and ``with_targets`` (the differentiable part); the trainer computes the constants
+# once per step (models.classifier.SoftLabelClassifier). L-BFGS evaluates the loss many
+# times per step: recomputing the targets at each trial point would make its line search
+# minimise the self-referential objective itself, whose minimum is a student confident in
+# one class everywhere (docs/methods.md, "Targets are constants of a step").
 
 
 @dataclass(frozen=True)
@@ -31,24 +49,68 @@ class AuxConfLoss:
     alpha_max: float = 0.75
     warmup: float = 0.2
 
-    def __call__(self, logits, target, weights, step, total_steps):
+    def step_targets(self, logits, target, weights, step, total_steps):
+        return aux_conf_targets(logits, target, weights)
+
+    def with_targets(self, logits, target, weights, step, total_steps, frozen):
         alpha = aux_conf_alpha(step, total_steps, self.alpha_max, self.warmup)
-        return aux_confidence_loss(logits, target, alpha, weights)
+        return aux_confidence_loss(logits, target, alpha, weights, own=frozen)
+
+    def __call__(self, logits, target, weights, step, total_steps):
+        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
+        return self.with_targets(logits, target, weights, step, total_steps, frozen)
+
+    def schedule_end(self, total_steps: int) -> int:
+        """The first step at which ``alpha`` has reached ``alpha_max``."""
+        return math.ceil(self.warmup * total_steps)
 
 
 @dataclass(frozen=True)
 class AdaptConfLoss:
     T: float = 1.0
-    tau: float = 1.0
-    beta_ramp: float = 0.0
+    tau: float = 0.5
+    beta_ramp: float = 0.25
 
-    def __call__(self, logits, target, weights, step, total_steps):
+    @staticmethod
+    def teacher_logits(target):
+        # The weak model's log-probabilities are its logits up to a constant, which softmax ignores.
+        return torch.log(target.clamp_min(1e-6))
+
+    def step_targets(self, logits, target, weights, step, total_steps):
+        return adaptive_confidence_targets(logits, self.teacher_logits(target), self.tau)
+
+    def with_targets(self, logits, target, weights, step, total_steps, frozen):
         ramp = self.beta_ramp * total_steps
         scale = min(1.0, step / ramp) if ramp > 0 else 1.0
-        # The weak model's log-probabilities are its logits up to a constant, which
-        # softmax ignores.
-        teacher_logits = torch.log(target.clamp_min(1e-6))
-        return adaptive_confidence_loss(logits, teacher_logits, self.T, self.tau, scale, weights)
+        return adaptive_confidence_loss(logits, self.teacher_logits(target), self.T, self.tau, scale, weights, frozen)
+
+    def __call__(self, logits, target, weights, step, total_steps):
+        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
+        return self.with_targets(logits, target, weights, step, total_steps, frozen)
+
+    def schedule_end(self, total_steps: int) -> int:
+        """The first step at which ``beta`` is no longer scaled down."""
+        return math.ceil(self.beta_ramp * total_steps)
+
+
+@dataclass(frozen=True)
+class ProductLoss:
+    """Burns et al.'s ``product_loss_fn``: cross-entropy against ``softmax^beta · weak^alpha``,
+    renormalised, no gradient through the target. Their ``warmup_frac`` (0.1) is stored but
+    never used by their loss, so there is no warm-up here either."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+
+    def step_targets(self, logits, target, weights, step, total_steps):
+        return product_targets(logits, target, self.alpha, self.beta)
+
+    def with_targets(self, logits, target, weights, step, total_steps, frozen):
+        return soft_cross_entropy(logits, frozen, weights)
+
+    def __call__(self, logits, target, weights, step, total_steps):
+        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
+        return self.with_targets(logits, target, weights, step, total_steps, frozen)
 
 
 @dataclass
@@ -78,12 +140,14 @@ def train_student(
         return _bootstrap(spec, intermediate, data, seed)
     if method == "csl":
         return _co_supervised(spec, params, data, seed, levels)
+    if method == "probe_filter":
+        return _probe_filtered(spec, params, data, seed)
     raise ValueError(f"unknown method {method!r}")
 
 
 # Methods that differ from plain cross-entropy only in their targets or loss (overlap_only in
 # its points, which the caller picks): any model that trains on a loss can learn by them.
-LOSS_METHODS = ("xent", "xent_hard", "aux_conf", "adapt_conf", "overlap_only")
+LOSS_METHODS = ("xent", "xent_hard", "aux_conf", "adapt_conf", "product", "overlap_only")
 
 
 def student_targets(method: str, params: dict[str, Any], data: StudentData) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +164,8 @@ def student_loss(method: str, params: dict[str, Any]):
         return AuxConfLoss(**params)
     if method == "adapt_conf":
         return AdaptConfLoss(**params)
+    if method == "product":
+        return ProductLoss(**params)
     return None
 
 
@@ -116,6 +182,18 @@ def _bootstrap(spec: FitSpec, intermediate: FitSpec, data: StudentData, seed: in
     val = data.val_targets if data.oracle else predict_probs(middle.net, data.x_val)
     student = fit_classifier(spec, data.x[second], labels, data.x_val, val, seed)
     return student, {"intermediate_n_train": len(first), "intermediate_best_epoch": middle.best_epoch}
+
+
+def _probe_filtered(spec: FitSpec, params: dict, data: StudentData, seed: int) -> tuple[FitResult, dict]:
+    """EleutherAI: a probe on the strong features, fitted on the weak labels, drops (or
+    relabels) the training and validation points where it disagrees most; then xent.
+    Ground-truth validation targets (oracle) are left as they are."""
+    probe = ProbeFilter(**params)
+    keep, targets, val_keep, val_targets = probe.apply(data.x, data.weak_probs, data.x_val, data.val_targets)
+    if data.oracle:
+        val_keep, val_targets = np.ones(len(data.x_val), dtype=bool), data.val_targets
+    fit = fit_classifier(spec, data.x[keep], targets[keep], data.x_val[val_keep], val_targets[val_keep], seed)
+    return fit, {"probe_kept": int(keep.sum()), "probe_val_kept": int(val_keep.sum())}
 
 
 def _co_supervised(spec: FitSpec, params: dict, data: StudentData, seed: int, levels: list[Level]) -> tuple[FitResult, dict]:

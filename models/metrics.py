@@ -53,13 +53,21 @@ def pgr(weak: float, ceiling: float, w2s: float) -> float:
 
 
 def pgr_report(weak: dict, ceiling: dict, w2s: dict) -> dict:
-    """PGR on accuracy and on AUROC, with the gap and a flag when the gap is too small to trust."""
+    """PGR on accuracy and on AUROC, with the gaps and two flags.
+
+    ``gap_too_small``: ``|ceiling − weak| < SMALL_GAP`` on accuracy, PGR is a ratio of noise.
+    ``gap_negative`` / ``gap_auroc_negative``: the ceiling is clearly *below* the weak model
+    (by ``SMALL_GAP`` or more) on accuracy / AUROC. PGR then is no share of a gap: its sign
+    flips, so a student better than the weak model gets a negative PGR.
+    """
     out = {}
     for metric in ("acc", "auroc"):
         gap = ceiling[metric] - weak[metric]
         out[f"pgr_{metric}" if metric != "acc" else "pgr"] = pgr(weak[metric], ceiling[metric], w2s[metric])
         out[f"gap_{metric}"] = gap
     out["gap_too_small"] = bool(not math.isfinite(out["gap_acc"]) or abs(out["gap_acc"]) < SMALL_GAP)
+    out["gap_negative"] = bool(out["gap_acc"] <= -SMALL_GAP)
+    out["gap_auroc_negative"] = bool(out["gap_auroc"] <= -SMALL_GAP)
     return out
 
 

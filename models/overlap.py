@@ -1,12 +1,13 @@
 """Overlap detection, with the metrics that grade it.
 
-``paper`` (Shin, Cooper & Sala, ICLR 2025), exactly as published:
+``paper`` (Shin, Cooper & Sala, ICLR 2025), as their script computes it:
 
-1. Weak confidence ``c``; one change point on sorted ``c`` gives ``tau1``;
-   ``c <= tau1`` is HARD (the weak model has no signal there).
+1. Weak confidence ``c``; one change point ``b`` on sorted ``c`` (``ruptures.Binseg``, L2
+   cost, its defaults ``min_size=2, jump=5``) gives ``tau1 = sorted(c)[b]``, the first value
+   after the break; ``c <= tau1`` is HARD (the weak model has no signal there).
 2. ``z = h / ||h||`` on the strong side; for every other point the alignment
-   ``a = max_{j in HARD} |<z, z_j>|``; one change point on sorted ``a`` gives ``tau2``;
-   ``a > tau2`` is OVERLAP, the rest EASY.
+   ``a = max_{j in HARD} |<z, z_j>|``; the same change point on sorted ``a`` gives
+   ``tau2 = sorted(a)[b]``; ``a >= tau2`` is OVERLAP, the rest EASY.
 
 ``mixture_energy`` keeps the two steps and replaces their two weak links:
 
@@ -24,10 +25,11 @@ No hyper-parameters either.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
-from models.change_point import threshold_at_change_point
+from models.change_point import split_candidates, threshold_after_change_point
 from models.mixture import mixture_threshold
 from models.synthetic import EASY, GROUPS, HARD, OVERLAP
 
@@ -77,12 +79,12 @@ class OverlapDetection:
 
 def detect_overlap_paper(weak_probs: np.ndarray, representations: np.ndarray) -> OverlapDetection:
     """The paper's two-change-point detector on one pool of points."""
-    return _two_cuts(weak_probs, unit_rows(representations), threshold_at_change_point, max_alignment)
+    return _two_cuts(weak_probs, unit_rows(representations), PAPER_CUT, max_alignment)
 
 
 def detect_overlap_mixture(weak_probs: np.ndarray, representations: np.ndarray) -> OverlapDetection:
     """Mixture cuts and HARD-span energy (see the module docstring for why)."""
-    return _two_cuts(weak_probs, unit_rows(representations), mixture_threshold, hard_span_energy)
+    return _two_cuts(weak_probs, unit_rows(representations), MIXTURE_CUT, hard_span_energy)
 
 
 DETECTORS = {"paper": detect_overlap_paper, "mixture_energy": detect_overlap_mixture}
@@ -94,23 +96,50 @@ def detect_overlap(weak_probs: np.ndarray, representations: np.ndarray, detector
     return DETECTORS[detector](weak_probs, representations)
 
 
-MIN_SIZE = 2  # fewest points on each side of a cut
+MIN_SIZE = 2  # fewest points on each side of a cut (ruptures' default min_size)
+PAPER_JUMP = 5  # ruptures.Binseg's default subsampling, which the authors' script keeps
 
 
-def _two_cuts(weak_probs, z, cut, alignment_to) -> OverlapDetection:
+@dataclass(frozen=True)
+class Cut:
+    """How a detector turns a 1-D set of values into a threshold.
+
+    ``threshold(values)`` gives ``tau``; HARD is ``c <= tau1``; OVERLAP is ``a >= tau2`` when
+    ``overlap_inclusive`` (the threshold is the first value of the upper side) and
+    ``a > tau2`` otherwise (it is the last value of the lower side). ``min_points``: fewer
+    values cannot be cut.
+    """
+
+    threshold: Callable[[np.ndarray], float]
+    overlap_inclusive: bool
+    min_points: int
+
+
+PAPER_CUT = Cut(
+    threshold=lambda v: threshold_after_change_point(v, MIN_SIZE, PAPER_JUMP),
+    overlap_inclusive=True,
+    # The fewest points with a candidate split; below it ruptures refuses to segment.
+    min_points=next(n for n in range(2, 4 * PAPER_JUMP) if len(split_candidates(n, MIN_SIZE, PAPER_JUMP))),
+)
+MIXTURE_CUT = Cut(threshold=lambda v: mixture_threshold(v, MIN_SIZE), overlap_inclusive=False, min_points=2 * MIN_SIZE)
+
+
+def _two_cuts(weak_probs, z, cut: Cut, alignment_to) -> OverlapDetection:
     """Step 1: HARD where weak confidence is at or under the first cut. Step 2: among the
-    rest, OVERLAP where alignment with the HARD points is above the second cut."""
+    rest, OVERLAP where alignment with the HARD points is above the second cut. Too few
+    points for a cut: all HARD (step 1), all EASY (step 2)."""
     confidence = weak_confidence(weak_probs)
     groups = np.full(len(confidence), HARD, dtype=np.int64)
-    if len(confidence) < 2 * MIN_SIZE:
+    if len(confidence) < cut.min_points:
         return OverlapDetection(groups=groups, tau_confidence=float("nan"), tau_alignment=float("nan"))
-    tau1 = cut(confidence, MIN_SIZE)
+    tau1 = cut.threshold(confidence)
     hard = confidence <= tau1
     alignment = alignment_to(z[~hard], z[hard])
     tau2 = float("nan")
-    if len(alignment) >= 2 * MIN_SIZE:
-        tau2 = cut(alignment, MIN_SIZE)
-        groups[~hard] = np.where(alignment > tau2, OVERLAP, EASY)
+    if len(alignment) >= cut.min_points:
+        tau2 = cut.threshold(alignment)
+        overlap = alignment >= tau2 if cut.overlap_inclusive else alignment > tau2
+        groups[~hard] = np.where(overlap, OVERLAP, EASY)
     else:
         groups[~hard] = EASY
     return OverlapDetection(groups=groups, tau_confidence=tau1, tau_alignment=tau2)

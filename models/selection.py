@@ -18,7 +18,8 @@ from models.synthetic import OVERLAP
 
 Policy = Literal["ucb1", "paper_ucb", "thompson", "epsilon_greedy", "random", "oracle", "all"]
 # The bandit settings each policy reads; the others cannot change its result.
-READS = {"ucb1": {"unit"}, "paper_ucb": {"unit"}, "epsilon_greedy": {"unit", "epsilon"}}
+# paper_ucb is the authors' rule, which counts rounds and pulls whatever ``unit`` says.
+READS = {"ucb1": {"unit"}, "epsilon_greedy": {"unit", "epsilon"}}
 Unit = Literal["points", "pulls"]
 
 
@@ -55,8 +56,9 @@ def select_sources(
 ) -> SelectionResult:
     """Run ``rounds`` pulls of ``pull_size`` fresh points with ``policy`` (``all`` takes every pool whole).
 
-    ``unit`` is what the bandit counts (see :mod:`models.bandit`); ``epsilon`` is
-    epsilon-greedy's exploration rate.
+    ``unit`` is what ``ucb1`` and ``epsilon_greedy`` count (see :mod:`models.bandit`);
+    ``paper_ucb`` always counts as the authors do, ``T`` rounds and ``N_k`` pulls.
+    ``epsilon`` is epsilon-greedy's exploration rate.
     """
     k = len(pools)
     if k == 0:
@@ -83,8 +85,10 @@ def select_sources(
     trace = []
     for t in range(1, rounds + 1):
         counts, time, horizon = pulled * scale, t * scale, rounds * scale
-        if policy in ("ucb1", "paper_ucb"):
-            arm = ucb_select(estimates, counts, time, horizon, "ucb1" if policy == "ucb1" else "paper")
+        if policy == "ucb1":
+            arm = ucb_select(estimates, counts, time, horizon, "ucb1")
+        elif policy == "paper_ucb":
+            arm = ucb_select(estimates, pulled, t, rounds, "paper")
         elif policy == "thompson":
             arm = thompson_select(overlap_found, pulled * pull_size, rng)  # a Beta posterior counts points
         elif policy == "epsilon_greedy":

@@ -52,19 +52,24 @@ def make_trainer(
 class KeepBest(L.Callback):
     """Keeps, for each replica, the weights of its epoch with the lowest validation loss, in
     memory; stops once no replica has improved (by a relative ``min_delta``) for
-    ``patience`` epochs. Without validation data it keeps the last epoch."""
+    ``patience`` epochs. Without validation data it keeps the last epoch.
 
-    def __init__(self, patience: int = 2, min_delta: float = 1e-4):
-        self.patience, self.min_delta = patience, min_delta
+    Epochs before ``start_epoch`` are neither kept nor counted: a loss with a schedule
+    (a warm-up of its auxiliary term) is not yet the method's loss there, and the weak
+    labels the checkpoint is chosen on would always prefer the plain imitation of them.
+    """
+
+    def __init__(self, patience: int = 2, min_delta: float = 1e-4, start_epoch: int = 0):
+        self.patience, self.min_delta, self.start_epoch = patience, min_delta, start_epoch
         self.best_loss: torch.Tensor | None = None
         self.best_epochs: torch.Tensor | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
 
     def on_train_epoch_end(self, trainer, module):
         losses = module.val_losses
-        if losses is None:
-            return
         epoch = trainer.current_epoch
+        if losses is None or epoch < self.start_epoch:
+            return
         if self.best_loss is None:
             self.best_loss = torch.full_like(losses, float("inf"))
             self.best_epochs = torch.full(losses.shape, -1, dtype=torch.long)
@@ -158,8 +163,9 @@ def fit_classifier(
 ) -> FitResult:
     """Training on soft targets: full batch, or shuffled minibatches of ``spec.batch_size``.
 
-    With validation data, each replica keeps its epoch with the lowest validation loss;
-    without, training runs all epochs (L-BFGS stops early by itself once converged) and
+    With validation data, each replica keeps its epoch with the lowest validation loss,
+    from the first epoch at which a scheduled ``loss_fn`` has its final form on
+    (:func:`first_settled_epoch`); without, training runs all epochs (L-BFGS stops early by itself once converged) and
     keeps the last, as scikit-learn's ``LogisticRegression`` does. A 3-D ``x`` trains one
     replica per leading index, each on its own points. ``loss_fn`` (see
     :data:`models.classifier.LossFn`) replaces the soft cross-entropy.
@@ -170,18 +176,30 @@ def fit_classifier(
     replicas = x.shape[0] if x.ndim == 3 else spec.replicas
     net = Classifier(x.shape[-1], target_probs.shape[-1], spec.arch, spec.hidden, replicas)
     extra = {"loss_fn": loss_fn} if loss_fn is not None else {}
+    total_steps = spec.epochs * len(loader)
     module = SoftLabelClassifier(
         net, C=spec.C, n_train=data.batch[2].sum(dim=-1), optimizer=spec.optimizer, lr=spec.lr,
-        lbfgs_iters=spec.lbfgs_iters, total_steps=spec.epochs * len(loader), **extra,
+        lbfgs_iters=spec.lbfgs_iters, total_steps=total_steps, **extra,
     )
     if x_val is not None:
         module.val_batch = FullBatch(x_val, val_probs, val_weights).batch
-    best = KeepBest(spec.patience)
+    best = KeepBest(spec.patience, start_epoch=first_settled_epoch(loss_fn, total_steps, len(loader), spec.epochs))
     make_trainer(spec.epochs, callbacks=[best]).fit(module, train_dataloaders=loader)
     if best.best_state is not None:
         net.load_state_dict(best.best_state)
     best_epochs = best.best_epochs.numpy() if best.best_epochs is not None else np.full(replicas, -1)
     return FitResult(net=net.cpu().eval(), history=module.history, best_epochs=best_epochs)
+
+
+def first_settled_epoch(loss_fn, total_steps: int, steps_per_epoch: int, epochs: int) -> int:
+    """The first epoch whose every step sees the loss in its final form (0 for a loss
+    without a schedule; at most the last epoch). A scheduled loss says where its schedule
+    ends through ``schedule_end(total_steps)``, the first step from which it no longer
+    changes with the step."""
+    end = getattr(loss_fn, "schedule_end", None)
+    if end is None:
+        return 0
+    return min(epochs - 1, -(-int(end(total_steps)) // steps_per_epoch))
 
 
 @torch.no_grad()

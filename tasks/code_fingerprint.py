@@ -11,12 +11,16 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
+import threading
 from functools import lru_cache
 from pathlib import Path
 
 PROJECT_PACKAGES = ("models", "tasks")
 # Bookkeeping that cannot change a stage's results: editing it must not invalidate caches.
 BOOKKEEPING = {"tasks", "tasks.stage", "tasks.tracking", "tasks.workspace", "tasks.code_fingerprint", "tasks.manifest"}
+# CPython 3.11 (3.11.7 here) can fail ast.parse run in two threads at once ("AST constructor
+# recursion depth mismatch"), as a sweep's cells do: one parse at a time.
+_PARSE_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=None)
@@ -41,7 +45,10 @@ def _module_file(name: str) -> Path | None:
 def _project_imports(name: str, path: Path) -> frozenset[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    source = path.read_text()
+    with _PARSE_LOCK:
+        tree = ast.parse(source, filename=str(path))
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -35,7 +35,9 @@ def _pools(rng, densities, n=400):
         n_overlap = int(d * n)
         truth = np.r_[np.full(n_overlap, 2), rng.choice([0, 1], n - n_overlap)]
         rng.shuffle(truth)
-        p = np.where(truth == 1, 0.5, 0.95)
+        # Confident points spread a little: one shared confidence would put them all on the
+        # paper detector's HARD side (its threshold is the first value after the break).
+        p = np.where(truth == 1, 0.5, rng.uniform(0.9, 0.99, n))
         reps = np.c_[(truth != 1) * 1.0, (truth != 0) * 1.0] + rng.normal(0, 0.05, (n, 2))
         pools.append(SourcePool(np.c_[1 - p, p], reps, true_density=d))
     return pools
@@ -136,3 +138,22 @@ def test_counting_pulls_explores_more_than_counting_points():
     by_pulls = select_sources(pools, "ucb1", rounds=30, pull_size=20, seed=0, detector="mixture_energy", unit="pulls")
     assert len(by_points.taken[2]) > len(by_pulls.taken[2])
     assert by_points.trace[-1]["cumulative_regret"] < by_pulls.trace[-1]["cumulative_regret"]
+
+
+@pytest.mark.parametrize("unit", ["points", "pulls"])
+def test_paper_ucb_is_the_authors_bonus_over_rounds_and_pulls(unit):
+    """Each round after the first pull of every arm picks argmax ô_k + sqrt(2 ln T) / N_k,
+    T the rounds and N_k the pulls of arm k (the densities ô from the previous round's
+    trace), however `unit` is set."""
+    pools = _pools(np.random.default_rng(0), [0.05, 0.2, 0.6], n=800)
+    rounds = 20
+    result = select_sources(pools, "paper_ucb", rounds=rounds, pull_size=20, seed=0, detector="mixture_energy", unit=unit)
+    arms = [row["arm"] for row in result.trace]
+    assert arms[:3] == [0, 1, 2]
+    pulls = np.bincount(arms[:3], minlength=3).astype(float)
+    for t in range(3, rounds):
+        estimates = np.array(result.trace[t - 1]["estimated_density"])
+        assert arms[t] == int(np.argmax(estimates + np.sqrt(2 * np.log(rounds)) / pulls)), t
+        pulls[arms[t]] += 1
+    # A bonus of 2.45 / N_k against densities below 1 keeps every arm in play.
+    assert min(len(t) for t in result.taken) >= 4 * 20

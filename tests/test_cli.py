@@ -32,14 +32,14 @@ IN_FLOW = pytest.mark.slow
         (["study", "selection", "rounds=100"], "rounds*pull_size", {}, None),  # budget > a generated pool
         (["study", "selection", "policy=ucb1"], "policy", {}, None),
         (["run", "method=magic"], "method", {}, None),
-        (["run", "method=csl"], "methods.csl.teachers", {}, None),  # (1, 2, 4) teachers, two classes
+        (["run", "method=csl", "methods.csl.by=classes", "methods.csl.teachers=[1,2,4]"], "methods.csl.teachers", {}, None),
         (["run", "data.sources=[]"], "sources", {}, None),
         (["run", "methods.aux_conf.alpha_max=2"], "methods.aux_conf.alpha_max", {}, None),
         (["study", "methods", "baseline=best"], "baseline", {}, None),
         (["run", "source=no_such_set"], "no_such_set", {}, None),
         (["run", "source.path=/nowhere/data.csv"], "/nowhere/data.csv", {}, None),
         (["run", "source=digits", "source.colour=red"], "data.sources.0.colour", {}, None),
-        (["run", "source=ucla_courses", "backbone.name=null"], "backbone.name", {}, None),
+        (["run", "source=ucla_courses", "backbone.max_length=2"], "backbone.max_length", {}, None),
         (["run", "source=ucla_levels", "source.max_rows=100"], "data.sources.N.max_rows", {}, None),
         (["run", "source=ucla_courses", "data.weak_view.kind=columns"], "data.weak_view", {}, None),
         (["run", "source=ucla_courses", "backbone.mode=finetune", "method=csl"], "method", {}, None),

@@ -42,13 +42,34 @@ def test_multiclass_quota_assignment_by_hand():
     assert labels.tolist() == [1, 0, 2]
 
 
-def test_quota_assignment_equals_the_threshold_for_two_classes():
+def test_binary_threshold_is_burns_quantile_with_linear_interpolation():
+    """Class-0 probabilities .05, .15, …, .95 and a weak positive share of .12: the quantile
+    sits at position .12 · 9 = 1.08 between .15 and .25, at .158, so two points are hardened
+    to positive, not round(.12 · 10) = 1."""
+    p0 = 0.05 + 0.1 * torch.arange(10, dtype=torch.float64)
+    probs = torch.stack([p0, 1 - p0], dim=1)
+    shares = torch.tensor([0.88, 0.12], dtype=torch.float64)
+    assert balanced_hard_labels(probs, shares).tolist() == [1, 1] + [0] * 8
+    g = torch.Generator().manual_seed(0)
+    for n in range(5, 40):
+        p0 = torch.rand(n, generator=g)
+        share = torch.rand((), generator=g)
+        probs = torch.stack([p0, 1 - p0], dim=1)
+        expected = (p0 < torch.quantile(p0, share)).long()
+        assert torch.equal(balanced_hard_labels(probs, torch.stack([1 - share, share])), expected)
+
+
+def test_quota_assignment_and_the_threshold_rank_points_alike_for_two_classes():
+    """The multi-class quota rule, on two classes, hardens round(share · n) points to
+    positive where the paper's quantile hardens ceil(share · (n − 1)): the same ranking."""
     g = torch.Generator().manual_seed(0)
     p1 = torch.rand(200, generator=g)
     probs = torch.stack([1 - p1, p1], dim=1)
-    shares = torch.tensor([0.7, 0.3])
-    assert torch.equal(_greedy_quota_labels(probs, shares), balanced_hard_labels(probs, shares))
-    assert int(balanced_hard_labels(probs, shares).sum()) == 60
+    for share, quota, quantile in ((0.3, 60, 60), (0.1234, 25, 25), (0.0126, 3, 3), (0.0074, 1, 2)):
+        shares = torch.tensor([1 - share, share])
+        by_quota, by_quantile = _greedy_quota_labels(probs, shares), balanced_hard_labels(probs, shares)
+        assert (int(by_quota.sum()), int(by_quantile.sum())) == (quota, quantile)
+        assert bool((by_quota <= by_quantile).all())  # the fewer positives are among the more
 
 
 def test_aux_confidence_loss_by_hand():
@@ -83,9 +104,13 @@ def test_adaptive_confidence_loss_by_hand():
     teacher_probs = torch.tensor([[0.2, 0.8]])  # argmax disagrees: beta = 1/4
     kl = 0.2 * math.log(0.2 / 0.75) + 0.8 * math.log(0.8 / 0.25)
     expected = 0.75 * kl + 0.25 * -math.log(0.75)
-    assert float(adaptive_confidence_loss(student, torch.log(teacher_probs))) == pytest.approx(expected, rel=1e-5)
+    assert float(adaptive_confidence_loss(student, torch.log(teacher_probs), tau=1.0)) == pytest.approx(expected, rel=1e-5)
     # beta_scale 0 (the start of a ramp) leaves plain distillation.
     assert float(adaptive_confidence_loss(student, torch.log(teacher_probs), beta_scale=0.0)) == pytest.approx(kl, rel=1e-5)
+    # Guo et al.'s default sharpness, 0.5: beta = sigmoid((-log .75 + log .25) / .5) = 1/10.
+    assert float(adaptive_confidence_loss(student, torch.log(teacher_probs))) == pytest.approx(
+        0.9 * kl + 0.1 * -math.log(0.75), rel=1e-5
+    )
 
 
 def test_hard_labels():
@@ -124,6 +149,36 @@ def test_consistency_denoising_keeps_the_r_share_with_lowest_loss():
     # top-2 makes point 0 consistent too (r = 3/4): the three lowest losses are kept.
     keep, r = consistency_denoise(student, targets, top_k=2)
     assert (r, keep.tolist()) == (0.75, [True, True, False, True])
+
+
+def test_denoising_ranks_soft_targets_by_their_argmax_class():
+    """Liu & Alahi rank by the student's cross-entropy on the target's argmax class.
+    Point 0's target (.55, 0, .45) costs -log .6 = .51 that way (soft: 1.32); point 1's
+    (0, .9, .1) costs -log .3 = 1.20 (soft: 1.31). r = 1/2 keeps one point: point 0."""
+    student = np.array([[0.6, 0.3, 0.1], [0.6, 0.3, 0.1]])
+    targets = np.array([[0.55, 0.0, 0.45], [0.0, 0.9, 0.1]])
+    keep, r = consistency_denoise(student, targets, top_k=1)
+    assert r == 0.5 and keep.tolist() == [True, False]
+
+
+def test_hard_co_supervision_keeps_the_points_the_argmax_ranking_keeps():
+    """Soft specialists, hard=true: the second student learns from one-hot targets of the
+    points the argmax ranking keeps (the example above, routed through co_supervise)."""
+    k, n = 3, 2
+    generalist = np.array([[[0.6, 0.3, 0.1], [0.6, 0.3, 0.1]]])
+    specialist = np.array([[[0.55, 0.0, 0.45], [0.0, 0.9, 0.1]]])
+    levels = [
+        Level(generalist, generalist, owner=np.zeros(k, dtype=np.int64)),
+        Level(specialist, specialist, owner=np.zeros(k, dtype=np.int64)),
+    ]
+    calls = []
+
+    def student(keep, targets, val_targets, epochs):
+        calls.append((keep.tolist(), targets.tolist()))
+        return StudentFit(generalist[0], generalist[0])
+
+    co_supervise(levels, student, epochs=1, batch_size=None, top_k=1, hard=True)
+    assert calls[1] == ([True, False], [[1.0, 0.0, 0.0]])
 
 
 def test_local_global_agreement_and_constant_steps():

@@ -23,9 +23,8 @@ def _params(run_id: str) -> dict:
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_runs_on_the_binary_mixture_and_is_tracked(method):
-    # Two sources: csl's specialists are one per source here.
-    extra = ["methods.csl.by=sources", "methods.csl.teachers=[1,2]"] if method == "csl" else []
-    config = load_config(HERE / "small.yaml", [f"method={method}", "seed=201", *extra])
+    # On its defaults: two classes and two sources make csl's specialists one per source.
+    config = load_config(HERE / "small.yaml", [f"method={method}", "seed=201"])
     result = w2s_experiment(config)
     # overlap_only learns from the few points detected as overlap in this small pool.
     floor = 0.4 if method == "overlap_only" else 0.6
@@ -97,6 +96,18 @@ def test_methods_study_table_pairs_seeds_and_shares_upstream(tmp_path):
 def test_methods_study_refuses_a_cell_that_cannot_run():
     from pydantic import ValidationError
 
-    # csl's default levels (1, 2, 4) by class block cannot run on two classes.
+    # Three levels of class blocks cannot run on two classes.
+    blocks = {"method": "csl", "methods": {"csl": {"by": "classes", "teachers": [1, 2, 4]}}}
     with pytest.raises(ValidationError, match="setting 'mixture', variant 'csl': .*4 teachers but the data has 2 classes"):
-        MethodsStudyConfig(settings={"mixture": {}}, variants={"xent": {"method": "xent"}, "csl": {"method": "csl"}}, skip={})
+        MethodsStudyConfig(settings={"mixture": {}}, variants={"xent": {"method": "xent"}, "csl": blocks}, skip={})
+
+
+def test_the_default_methods_train_five_different_students():
+    """xent, xent_hard, aux_conf, adapt_conf and csl on their defaults, with the default
+    full-batch L-BFGS student: five different students (aux_conf was xent's twin when early
+    stopping chose an epoch before its warm-up ended)."""
+    results = {m: w2s_experiment(load_config(HERE / "small.yaml", [f"method={m}", "seed=203"]))
+               for m in ("xent", "xent_hard", "aux_conf", "adapt_conf", "csl")}
+    scores = {m: (r["metrics"]["acc_w2s"], r["metrics"]["auroc_w2s"]) for m, r in results.items()}
+    assert len(set(scores.values())) == 5, scores
+    assert all(r["metrics"]["acc_w2s"] > 0.6 for r in results.values()), scores

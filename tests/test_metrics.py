@@ -21,6 +21,16 @@ def test_pgr_report_flags_a_tiny_gap():
     assert not pgr_report({"acc": 0.6, "auroc": 0.6}, {"acc": 0.9, "auroc": 0.9}, {"acc": 0.7, "auroc": 0.7})["gap_too_small"]
 
 
+def test_pgr_report_flags_a_ceiling_below_the_weak_model_distinctly():
+    """Ceiling .65 under weak .70: the gap (-.05) is not small, it is negative, and a
+    student at .75, better than both, gets PGR (.75 - .70) / (-.05) = -1."""
+    r = pgr_report({"acc": 0.70, "auroc": 0.80}, {"acc": 0.65, "auroc": 0.85}, {"acc": 0.75, "auroc": 0.82})
+    assert r["pgr"] == pytest.approx(-1.0)
+    assert r["gap_negative"] and not r["gap_too_small"] and not r["gap_auroc_negative"]
+    tiny = pgr_report({"acc": 0.70, "auroc": 0.8}, {"acc": 0.695, "auroc": 0.7}, {"acc": 0.7, "auroc": 0.7})
+    assert tiny["gap_too_small"] and not tiny["gap_negative"] and tiny["gap_auroc_negative"]
+
+
 def test_auroc_by_hand_with_ties():
     probs = np.c_[1 - np.array([0.1, 0.4, 0.35, 0.8]), [0.1, 0.4, 0.35, 0.8]]
     assert roc_auc(probs, np.array([0, 0, 1, 1])) == pytest.approx(0.75)

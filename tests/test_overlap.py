@@ -23,7 +23,10 @@ def test_detects_groups_with_known_structure():
     rng = np.random.default_rng(0)
     n = 200
     truth = np.repeat([EASY, HARD, OVERLAP], n)
-    p_pos = np.where(truth == HARD, rng.uniform(0.45, 0.55, 3 * n), rng.choice([0.05, 0.95], 3 * n))
+    # Confident points spread a little: with one shared confidence value, the paper's rule
+    # (c <= the first value after the break) would take all of them for HARD.
+    confident = 0.5 + rng.choice([-1, 1], 3 * n) * rng.uniform(0.4, 0.45, 3 * n)
+    p_pos = np.where(truth == HARD, rng.uniform(0.45, 0.55, 3 * n), confident)
     probs = np.c_[1 - p_pos, p_pos]
     # strong-side representation: easy block, hard block; hard directions shared by hard and overlap
     easy_block = np.where((truth != HARD)[:, None], rng.normal(size=(3 * n, 1)) * 0.1 + 1, 0)
@@ -31,9 +34,52 @@ def test_detects_groups_with_known_structure():
     reps = np.c_[easy_block, hard_block]
     found = detect_overlap(probs, reps)
     scores = detection_scores(truth, found.groups)
-    assert scores["hard_precision"] == 1.0 and scores["hard_recall"] == 1.0
+    # The authors' threshold is the first confidence after the break: one confident point is HARD too.
+    assert (truth[found.groups == HARD] != HARD).sum() == 1 and scores["hard_recall"] == 1.0
     assert scores["overlap_f1"] > 0.95 and scores["easy_f1"] > 0.95
     assert found.density == pytest.approx(1 / 3, abs=0.02)
+
+
+def test_paper_detector_puts_the_first_point_after_the_break_in_hard():
+    """Confidences 0.00 … 0.04 then 0.80 … 0.89: the change point is at index 5 and the
+    authors' threshold is sorted(c)[5] = 0.80, so six points are HARD, not five."""
+    confidence = np.r_[np.arange(5) * 0.01, 0.8 + np.arange(10) * 0.01]
+    p_pos = 0.5 + confidence / 2
+    reps = np.random.default_rng(0).normal(size=(15, 4))
+    found = detect_overlap(np.c_[1 - p_pos, p_pos], reps, "paper")
+    assert found.tau_confidence == pytest.approx(0.8)
+    assert np.flatnonzero(found.groups == HARD).tolist() == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_paper_detector_is_the_authors_ruptures_computation(seed):
+    """Both cuts recomputed with ruptures.Binseg at its defaults (as the authors' script):
+    HARD is c <= sorted(c)[b1], OVERLAP is a >= sorted(a)[b2]."""
+    import ruptures
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(40, 200))
+    p_pos = np.where(rng.random(n) < 0.3, rng.uniform(0.4, 0.6, n), rng.uniform(0.0, 1.0, n))
+    probs = np.c_[1 - p_pos, p_pos]
+    reps = rng.normal(size=(n, 6))
+
+    def first_after_break(values):
+        ordered = np.sort(values)
+        return ordered[ruptures.Binseg(model="l2").fit(ordered).predict(n_bkps=1)[0]]
+
+    c = weak_confidence(probs)
+    hard = c <= first_after_break(c)
+    z = reps / np.linalg.norm(reps, axis=1, keepdims=True)
+    a = max_alignment(z[~hard], z[hard])
+    expected = np.full(n, HARD)
+    expected[~hard] = np.where(a >= first_after_break(a), OVERLAP, EASY)
+    assert detect_overlap(probs, reps, "paper").groups.tolist() == expected.tolist()
+
+
+def test_paper_detector_needs_seven_points_for_a_cut():
+    """ruptures with jump=5 and min_size=2 segments nothing shorter than 7 points."""
+    probs = np.c_[np.linspace(0.5, 1.0, 6), np.linspace(0.5, 0.0, 6)]
+    assert detect_overlap(probs, np.eye(6), "paper").groups.tolist() == [HARD] * 6
 
 
 def test_detection_scores_by_hand():
@@ -48,7 +94,7 @@ def test_detection_scores_by_hand():
 
 # --- the mixture cut and the mixture_energy detector -------------------------------------
 
-from models.change_point import threshold_at_change_point  # noqa: E402
+from models.change_point import threshold_after_change_point  # noqa: E402
 from models.mixture import mixture_threshold  # noqa: E402
 from models.overlap import hard_span_energy  # noqa: E402
 
@@ -61,7 +107,7 @@ def test_mixture_cut_separates_a_spike_from_a_wide_spread_where_two_means_cannot
     cut = mixture_threshold(values)
     assert spike.max() <= cut < 0.05  # exactly the spike is below the cut
     # The change point (2-means) puts the boundary between the group means, deep in the spread.
-    assert threshold_at_change_point(values) > 0.2
+    assert threshold_after_change_point(values, jump=1) > 0.2
 
 
 def test_mixture_cut_edge_cases():
