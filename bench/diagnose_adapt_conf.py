@@ -28,7 +28,7 @@ def pipeline_inputs(overrides: list[str]):
     from flows.config import load_config
     from flows.experiment import ingest_sources
     from flows.runner import StageRunner
-    from tasks.data import load_array, load_split
+    from tasks.artifacts import splits_of
     from tasks.select_sources import select_sources
     from tasks.train_weak import train_weak
     from tasks.weak_label import weak_label
@@ -40,16 +40,20 @@ def pipeline_inputs(overrides: list[str]):
         with tracking.parent_run(config, None, "diagnose-adapt-conf") as run:
             stage = StageRunner(run)
             sources = ingest_sources(stage, config)
-            labels = stage(weak_label, stage(train_weak, config.weak, config.seed, sources), sources)
-            selection = stage(select_sources, config.selection, config.overlap, config.seed, labels, sources)
+            weak = stage(train_weak, weak=config.weak, seed=config.seed, sources=sources)
+            labels = stage(weak_label, weak=weak, sources=sources)
+            selection = stage(
+                select_sources, selection=config.selection.as_read(), overlap=config.overlap, seed=config.seed,
+                labels=labels, sources=sources,
+            )
             return sources, labels, selection
 
     sources, labels, selection = upstream()
-    taken = [load_array(selection, f"taken_{i}") for i in range(len(sources))]
-    x = np.concatenate([load_split([s], "w2s_train").x[t] for s, t in zip(sources, taken)])
-    weak = np.concatenate([load_array(labels, f"pool_probs_{i}")[t] for i, t in enumerate(taken)])
-    val, test = load_split(sources, "val"), load_split(sources, "test")
-    return config, x, weak, val.x, load_array(labels, "val_probs"), test.x, test.label
+    taken = [selection.taken(i) for i in range(len(sources))]
+    x = np.concatenate([s.split("w2s_train").x[t] for s, t in zip(sources, taken)])
+    weak = np.concatenate([labels.pool(i)[t] for i, t in enumerate(taken)])
+    val, test = splits_of(sources, "val"), splits_of(sources, "test")
+    return config, x, weak, val.x, labels.val, test.x, test.label
 
 
 def trace(spec, loss_fn, tau, x, weak, x_val, weak_val, x_test, y_test, seed):

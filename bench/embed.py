@@ -47,7 +47,6 @@ def main() -> None:
     from flows.config import load_config
     from flows.runner import StageRunner
     from models.backbone_names import resolve_backbone
-    from tasks.bundled import load_bundled
     from tasks.embed import backbone_fingerprint, embed
     from tasks.ingest_dataset import ingest_dataset
     from tasks.real_data import source_fingerprint
@@ -99,9 +98,7 @@ def main() -> None:
 
 
 def _texts(rows) -> list[str]:
-    from tasks.ingest_dataset import load_rows
-
-    return list(load_rows(rows)[2])
+    return list(rows.rows()[2])
 
 
 if __name__ == "__main__":

@@ -173,7 +173,7 @@ def training(repeats: int) -> dict:
         for epoch in range(spec.epochs):
             def closure():
                 opt.zero_grad()
-                loss = module.objective(x, y)
+                loss = module.objective(x, y, None)
                 loss.backward()
                 return loss
             opt.step(closure)

@@ -9,6 +9,8 @@ the config, the headline metrics and plots.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prefect import flow
 from prefect.runtime import flow_run
 
@@ -17,11 +19,11 @@ from flows.config import ExperimentConfig
 from flows.runner import Forcing, StageRunner
 from tasks.detect_overlap import detect_overlap
 from tasks.embed import backbone_fingerprint, embed
-from tasks.evaluate import PLOT, evaluate
+from tasks.artifacts import Evaluation, OverlapDiagnostic, Selection, SourceSplits
+from tasks.evaluate import evaluate
 from tasks.ingest import ingest
 from tasks.ingest_dataset import ingest_dataset
 from tasks.make_splits import check_same_classes, make_splits
-from tasks.manifest import Manifest
 from tasks.real_data import resolve_source
 from tasks.select_sources import check_budget, select_sources
 from tasks.stage import RunContext
@@ -38,50 +40,69 @@ def w2s_experiment(config: ExperimentConfig, refresh: tuple[str, ...] = (), reru
         return run_experiment(config, run, refresh, rerun_from)
 
 
-def ingest_sources(stage: StageRunner, config: ExperimentConfig) -> list[Manifest]:
+def ingest_sources(stage: StageRunner, config: ExperimentConfig) -> list[SourceSplits]:
     """Every source's splits. A real dataset is read once, embedded once per backbone, then
     split with the seed; generated sources are drawn split by split."""
     data = config.data
     if data.kind != "dataset":
         task = data.task if data.kind == "synthetic" else None
-        return [stage(ingest, source, task, data.splits, config.seed) for source in data.sources]
+        return [stage(ingest, source=s, task=task, splits=data.splits, seed=config.seed) for s in data.sources]
     encoder = config.backbone.encoder
     weights = backbone_fingerprint(encoder.name) if encoder.name else None
     splits = []
     for source in data.sources:
         # A hub source's revision is pinned to the commit it names now: that commit is in the key.
-        rows = stage(ingest_dataset, *resolve_source(source))
-        embedded = stage(embed, encoder, weights, rows) if encoder.name else None
-        splits.append(stage(make_splits, data.weak_view, data.splits, source.balance, config.seed, rows, embedded))
+        pinned, fingerprint = resolve_source(source)
+        rows = stage(ingest_dataset, source=pinned, data_fingerprint=fingerprint)
+        embedded = stage(embed, backbone=encoder, weights=weights, data=rows) if encoder.name else None
+        splits.append(stage(
+            make_splits, weak_view=data.weak_view, splits=data.splits, balance=source.balance, seed=config.seed,
+            data=rows, embedded=embedded,
+        ))
     check_same_classes(splits)
     return splits
 
 
-def experiment_stages(stage, config: ExperimentConfig) -> dict[str, Manifest]:
+@dataclass(frozen=True)
+class ExperimentOutputs:
+    """What a run reports from its DAG."""
+
+    sources: list[SourceSplits]
+    overlap: OverlapDiagnostic
+    selection: Selection
+    evaluation: Evaluation
+
+
+def experiment_stages(stage, config: ExperimentConfig) -> ExperimentOutputs:
     """The DAG's wiring for one config: which stage consumes which. ``stage`` runs them (a
-    StageRunner) or only says what running them would do (a Planner)."""
+    StageRunner), only says what running them would do (a Planner), or lists them."""
     seed = config.seed
     sources = ingest_sources(stage, config)
     check_budget(config.selection, sources)
-    weak = stage(train_weak, config.weak, seed, sources)
-    labels = stage(weak_label, weak, sources)
+    weak = stage(train_weak, weak=config.weak, seed=seed, sources=sources)
+    labels = stage(weak_label, weak=weak, sources=sources)
     # Fine-tuning settings reach the strong stages only when they fine-tune (else no cache key has them).
     finetune = config.backbone if config.backbone.mode == "finetune" else None
-    ceiling = stage(train_ceiling, config.ceiling, seed, sources, finetune)
-    overlap = stage(detect_overlap, config.overlap, labels, sources)
-    selection = stage(select_sources, config.selection, config.overlap, seed, labels, sources)
+    ceiling = stage(train_ceiling, ceiling=config.ceiling, seed=seed, sources=sources, finetune=finetune)
+    overlap = stage(detect_overlap, overlap=config.overlap, labels=labels, sources=sources)
+    selection = stage(
+        select_sources, selection=config.selection.as_read(), overlap=config.overlap, seed=seed, labels=labels,
+        sources=sources,
+    )
     teachers = []
     if config.method == "csl":  # each level of specialists is cached like the weak model
         csl = config.method_params
         teachers = [
-            stage(train_teachers, config.weak, n, csl.by, seed, sources, label=f"teachers_{n}") for n in csl.teachers[1:]
+            stage(train_teachers, weak=config.weak, n_teachers=n, by=csl.by, seed=seed, sources=sources,
+                  label=f"teachers_{n}")
+            for n in csl.teachers[1:]
         ]
     student = stage(
-        train_strong, config.strong, config.method, config.method_params, seed, selection, labels, sources, teachers,
-        finetune,
+        train_strong, strong=config.strong, method=config.method, params=config.method_params, seed=seed,
+        selection=selection, labels=labels, sources=sources, teachers=teachers, finetune=finetune,
     )
-    report = stage(evaluate, weak, ceiling, student, sources)
-    return {"overlap": overlap, "selection": selection, "report": report, "sources": sources}
+    evaluation = stage(evaluate, weak=weak, ceiling=ceiling, student=student, sources=sources)
+    return ExperimentOutputs(sources=sources, overlap=overlap, selection=selection, evaluation=evaluation)
 
 
 def run_experiment(
@@ -91,17 +112,16 @@ def run_experiment(
     study or sweep that runs many configs over shared cached stages."""
     stage = StageRunner(run, Forcing(frozenset(refresh), frozenset(rerun_from)))
     out = experiment_stages(stage, config)
-    report = out["report"]
-    metrics = report.facts["metrics"]
-    data = data_facts(out["sources"])
-    tracking.record_outcome(run, metrics, stage.records, [report.file(PLOT)], data_tags(data))
+    evaluation = out.evaluation.info
+    data = data_facts(out.sources)
+    tracking.record_outcome(run, evaluation.metrics, stage.records, [out.evaluation.plot], data_tags(data))
     return {
-        "metrics": metrics,
+        "metrics": evaluation.metrics,
         "method": config.method,
         "backbone": {"name": config.backbone.name, "mode": config.backbone.mode} if config.backbone.name else None,
-        "select_on": report.facts["select_on"],
-        "overlap": out["overlap"].facts["sources"],
-        "selection": out["selection"].facts,
+        "select_on": evaluation.select_on,
+        "overlap": out.overlap.info.sources,
+        "selection": out.selection.info.model_dump(),
         "data": data,
         "stages": stage.records,
         "mlflow_run_id": run.parent_run_id,
@@ -112,10 +132,11 @@ def run_experiment(
 DATA_FACTS = ("source", "sizes", "test_from", "benchmark", "revision", "empty_dropped")
 
 
-def data_facts(sources: list[Manifest]) -> list[dict]:
+def data_facts(sources: list[SourceSplits]) -> list[dict]:
     """Where each real source's rows came from: split sizes, the test split's origin, a hub
     commit, empty texts dropped. Generated sources have none of this."""
-    return [{k: m.facts.get(k) for k in DATA_FACTS} for m in sources if "test_from" in m.facts]
+    facts = [m.info.model_dump(include=set(DATA_FACTS)) for m in sources]
+    return [f for f in facts if f["test_from"] is not None]
 
 
 def data_tags(data: list[dict]) -> dict[str, str]:

@@ -16,7 +16,7 @@ from flows.experiment import run_experiment
 from flows.runner import StageRunner, tally_stages
 from flows.study_config import MethodsStudyConfig
 from models.metrics import HEADLINE_METRICS
-from tasks.report_methods_study import DATA, PLOT, TABLE, report_methods_study
+from tasks.report_methods_study import report_methods_study
 
 
 @flow(name="w2s-methods-study", log_prints=False)
@@ -47,8 +47,7 @@ def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dic
         reporter = StageRunner(run)
         report = reporter(report_methods_study, cells, config.model_dump(mode="json"))
         tally_stages(stages, reporter.records)
-        files = [report.file(n) for n in (TABLE, PLOT, DATA)]
-        result = tracking.finish_study(run, stages, files, {"cells": len(cells)}, out_dir)
+        result = tracking.finish_study(run, stages, report.files, {"cells": len(cells)}, out_dir)
     cells = [{**c, "mlflow_run_id": r} for c, r in zip(cells, run_ids)]
     return {**result, "cells": cells, "config_hash": config.fingerprint()}
 

@@ -10,8 +10,6 @@ and refits everything.
 
 from __future__ import annotations
 
-import json
-
 from prefect import flow
 from prefect.runtime import flow_run
 
@@ -51,8 +49,8 @@ def overlap_study(config: OverlapStudyConfig, out_dir: str | None = None) -> dic
         }
         report = stage(report_overlap_study, grid, data, {"weak": weak, "ceiling": ceiling, **students}, detections)
 
-        summary = json.loads(report.file("overlap_study.json").read_text())
+        summary = report.data
         curves = [{"n_overlap": config.overlap_counts[r["grid"]], **r} for r in summary["rows"][:-1]]
         tracking.record_curves(run, [{k: v for k, v in r.items() if k != "grid"} for r in curves], step="n_overlap")
-        result = tracking.finish_study(run, stage.records, tracking.report_files(report, "overlap_study"), report.facts, out_dir)
+        result = tracking.finish_study(run, stage.records, report.files, report.headline, out_dir)
     return {"rows": summary["rows"], "checks": summary["checks"], **result, "config_hash": config.fingerprint()}

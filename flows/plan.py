@@ -18,10 +18,10 @@ from typing import Any
 
 from flows.config import ExperimentConfig
 from flows.experiment import experiment_stages
-from flows.runner import Forcing, manifests_in
+from flows.runner import Forcing
 from tasks.code_fingerprint import code_hashes
 from tasks.manifest import Manifest, canonical
-from tasks.stage import cache_record, read_stage_record
+from tasks.stage import cache_record, manifests_in, read_stage_record
 from tasks.workspace import artifacts_root
 from tasks.tracking import flatten
 
@@ -51,7 +51,7 @@ class Planner:
         would = "cached" if not reasons else "maybe" if all(k == "after" for k, _ in reasons) else "run"
         self.steps.append({"stage": name, "would": would, "reasons": [{"kind": k, "detail": d} for k, d in reasons]})
         if reasons:
-            return Manifest(stage=stage.name, key=key, path="", fingerprint=PENDING + key)
+            return stage.fn.produces(stage=stage.name, key=key, path="", fingerprint=PENDING + key)
         return _recorded_manifest(key)
 
 
@@ -73,7 +73,7 @@ class StageList:
             if name and name not in self.names:
                 self.names.append(name)
         step = label or stage.name
-        return Manifest(stage=stage.name, key=step, path="", fingerprint=PENDING + step)
+        return stage.fn.produces(stage=stage.name, key=step, path="", fingerprint=PENDING + step)
 
 
 def stage_names(config: ExperimentConfig) -> list[str]:

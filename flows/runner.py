@@ -9,7 +9,7 @@ from typing import Any
 
 from tasks.locks import lock_manager
 from tasks.manifest import Manifest
-from tasks.stage import RunContext, cache_intact, cache_record
+from tasks.stage import RunContext, cache_intact, cache_record, manifests_in
 from tasks.workspace import home, prefect_results
 
 log = logging.getLogger("w2s")
@@ -76,7 +76,7 @@ class StageRunner:
         record["seconds"] = round(record["seconds"] + time.perf_counter() - started, 3)
         record["runs"] += 1
         record["computed"] += 0 if cached else 1
-        record["retries"] += 0 if cached else manifest.facts.get("attempts", 1) - 1
+        record["retries"] += 0 if cached else manifest.attempts - 1
         log.info("%-15s %s  %.2fs", name, "cached" if cached else "computed", time.perf_counter() - started)
         return manifest
 
@@ -96,13 +96,3 @@ def _serializable(policy):
     """The stage's cache policy under a per-key lock: a second caller of the same key, in
     another thread or process, waits for the first and then reads its result as a cache hit."""
     return policy.configure(lock_manager=lock_manager(home() / "locks"), isolation_level="SERIALIZABLE")
-
-
-def manifests_in(value: Any) -> list[Manifest]:
-    if isinstance(value, Manifest):
-        return [value]
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        return [m for v in value for m in manifests_in(v)]
-    return []

@@ -7,16 +7,15 @@ W2S student is retrained on what it bought. Adding a policy computes only that p
 
 from __future__ import annotations
 
-import json
 
 from prefect import flow
 from prefect.runtime import flow_run
 
 from flows import tracking
-from flows.config import BanditConfig
 from flows.runner import StageRunner
 from flows.study_config import SelectionStudyConfig
 from models.selection import READS
+from tasks.specs import BanditConfig
 from tasks.ingest_grid import ingest_grid
 from tasks.report_selection_study import report_selection_study
 from tasks.select_grid import select_grid
@@ -48,9 +47,9 @@ def selection_study(config: SelectionStudyConfig, out_dir: str | None = None) ->
             )
         report = stage(report_selection_study, data, selections, students)
 
-        summary = json.loads(report.file("selection_study.json").read_text())
+        summary = report.data
         for policy, rows in summary["curves"].items():
             named = [{"round": r["round"], **{f"{policy}.{k}": v for k, v in r.items() if k != "round"}} for r in rows]
             tracking.record_curves(run, named, step="round")
-        result = tracking.finish_study(run, stage.records, tracking.report_files(report, "selection_study"), report.facts, out_dir)
+        result = tracking.finish_study(run, stage.records, report.files, report.headline, out_dir)
     return {"final": summary["final"], "checks": summary["checks"], **result, "config_hash": config.fingerprint()}

@@ -14,7 +14,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from flows.config import BanditConfig, Detector, GroupCounts, JobConfig, ModelConfig, Policy, Section, SyntheticTask
+from flows.config import JobConfig
+from tasks.specs import BanditConfig, Detector, GroupCounts, ModelConfig, Policy, Section, SyntheticTask
 
 
 def converged(C: float) -> ModelConfig:

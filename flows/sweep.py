@@ -19,7 +19,7 @@ from flows.experiment import run_experiment
 from flows.runner import StageRunner, tally_stages
 from flows.study_config import SweepConfig, cell_label
 from models.metrics import HEADLINE_METRICS
-from tasks.report_sweep import DATA, PLOT, TABLE, report_sweep
+from tasks.report_sweep import report_sweep
 from tasks.stage import RunContext
 
 # Where the cells run changes no result: kept out of the report's cache key.
@@ -87,6 +87,5 @@ def sweep(config: SweepConfig, out_dir: str | None = None) -> dict:
             config.model_dump(mode="json", exclude=EXECUTION),
         )
         tally_stages(stages, reporter.records)
-        files = [report.file(n) for n in (TABLE, DATA)] + ([report.file(PLOT)] if cells else [])
-        result = tracking.finish_study(run, stages, files, {"cells": len(cells), "failed_cells": len(failed)}, out_dir)
+        result = tracking.finish_study(run, stages, report.files, {"cells": len(cells), "failed_cells": len(failed)}, out_dir)
     return {**result, "cells": cells, "failed": failed, "config_hash": config.fingerprint()}

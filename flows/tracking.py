@@ -12,7 +12,6 @@ from typing import Iterator
 
 from flows.config import JobConfig
 from tasks import tracking
-from tasks.manifest import Manifest
 from tasks.stage import RunContext
 
 
@@ -104,11 +103,6 @@ def finish_study(run: RunContext, stages: dict[str, dict], files: list[Path], me
         "stages": stages,
         "mlflow_run_id": run.parent_run_id,
     }
-
-
-def report_files(report: Manifest, stem: str) -> list[Path]:
-    """A study report's ``stem``.md, .png and .json."""
-    return [report.file(f"{stem}.{ext}") for ext in ("md", "png", "json")]
 
 
 def publish(files: list[Path], out_dir: str | None) -> list[str]:

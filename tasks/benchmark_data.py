@@ -18,10 +18,11 @@ from models.task_rows import FormattedSplit, format_split
 from tasks.errors import DataError
 from tasks.real_data import Rows, cache_dir, first_line, save_hint
 
+from tasks.specs import DatasetSource
+
 if TYPE_CHECKING:
     import datasets
 
-    from flows.config import DatasetSource
 
 LABEL_NAMES = ["false", "true"]  # label 1 is "true": the answer shown is right, the review positive, …
 
@@ -59,7 +60,7 @@ def read_benchmark(source: DatasetSource) -> tuple[Rows, dict]:
         "hub": spec.hub,
         "hub_config": spec.config,
         "revision": None if source.path else source.revision,
-        "copy": source.path,
+        "local_copy": source.path,
         "protocol": protocol.name,
         "hub_splits": {"train": spec.train_split, "test": spec.test_split},
         "rows_read": {"train": train.read, "test": test.read},

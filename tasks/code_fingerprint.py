@@ -17,7 +17,11 @@ from pathlib import Path
 
 PROJECT_PACKAGES = ("models", "tasks")
 # Bookkeeping that cannot change a stage's results: editing it must not invalidate caches.
-BOOKKEEPING = {"tasks", "tasks.stage", "tasks.tracking", "tasks.workspace", "tasks.code_fingerprint", "tasks.manifest"}
+# The stage configuration types (tasks.specs) too: a key holds the values of the slices a
+# stage reads, so only a change of value, never an edited docstring, makes a stage rerun.
+BOOKKEEPING = {
+    "tasks", "tasks.stage", "tasks.tracking", "tasks.workspace", "tasks.code_fingerprint", "tasks.manifest", "tasks.specs",
+}
 # CPython 3.11 (3.11.7 here) can fail ast.parse run in two threads at once ("AST constructor
 # recursion depth mismatch"), as a sweep's cells do: one parse at a time.
 _PARSE_LOCK = threading.Lock()
@@ -48,7 +52,7 @@ def _project_imports(name: str, path: Path) -> frozenset[str]:
     source = path.read_text()
     with _PARSE_LOCK:
         tree = ast.parse(source, filename=str(path))
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -60,6 +64,20 @@ def _project_imports(name: str, path: Path) -> frozenset[str]:
             # `from models import overlap` imports a submodule, not a name.
             found.update(f"{base}.{alias.name}" for alias in node.names)
     return frozenset(m for m in found if m.split(".")[0] in PROJECT_PACKAGES and m not in BOOKKEEPING and _module_file(m))
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node but those under ``if TYPE_CHECKING:`` (imports for annotations, never run)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            test = child.test if isinstance(child, ast.If) else None
+            if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+                todo.extend(child.orelse)
+            else:
+                todo.append(child)
 
 
 def code_dependencies(module: str) -> list[str]:

@@ -23,26 +23,6 @@ class Split:
     n_classes: int
 
 
-def load_split(sources: list[Manifest], split: str) -> Split:
-    """The rows of ``split`` of every source, concatenated in source order."""
-    from datasets import load_from_disk
-
-    parts = []
-    for i, m in enumerate(sources):
-        table = load_from_disk(str(m.dir))[split].with_format("arrow")[:]
-        group = column_array(table, "group") if "group" in table.column_names else None
-        parts.append((column_array(table, "features"), column_array(table, "weak_features"), column_array(table, "label"), group, i))
-    groups = [p[3] for p in parts]
-    return Split(
-        x=np.concatenate([p[0] for p in parts]).astype(np.float32),
-        x_weak=np.concatenate([p[1] for p in parts]).astype(np.float32),
-        label=np.concatenate([p[2] for p in parts]).astype(np.int64),
-        group=None if any(g is None for g in groups) else np.concatenate(groups).astype(np.int64),
-        source=np.concatenate([np.full(len(p[2]), p[4]) for p in parts]),
-        n_classes=max(int(m.facts["n_classes"]) for m in sources),
-    )
-
-
 def column_array(table, name: str) -> np.ndarray:
     """One Arrow column as a NumPy array; fixed-length lists become a 2-D array.
 
@@ -106,7 +86,7 @@ class GridSplit:
         return self.x[:, : self.d_easy]
 
 
-def load_grid_split(data: Manifest, split: str) -> GridSplit:
+def load_grid_split(data: Manifest, split: str, d_easy: int) -> GridSplit:
     from datasets import load_from_disk
 
     table = load_from_disk(str(data.dir))[split].with_format("arrow")[:]
@@ -117,5 +97,5 @@ def load_grid_split(data: Manifest, split: str) -> GridSplit:
         group=col["group"].astype(np.int64),
         cell=col["cell"].astype(np.int64),
         source=col["source"].astype(np.int64),
-        d_easy=int(data.facts["d_easy"]),
+        d_easy=d_easy,
     )

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from models.overlap import detect_overlap, detection_scores
 from models.synthetic import OVERLAP
-from tasks.data import load_array, load_grid_split, save_array
-from tasks.manifest import Manifest
+from tasks.grid_artifacts import GridData, GridDetection, GridModel
 from tasks.stage import StageOutput, cached_stage
 
 
-@cached_stage
-def detect_grid(out: StageOutput, detector: str, data: Manifest, weak: Manifest) -> None:
-    pool = load_grid_split(data, "w2s_train")
-    probs = load_array(weak, "pool_probs")
+@cached_stage(GridDetection)
+def detect_grid(out: StageOutput, detector: str, data: GridData, weak: GridModel) -> None:
+    pool = data.split("w2s_train")
+    probs = weak.pool_probs
     groups = np.empty(len(pool.label), dtype=np.int64)
     per_cell = []
-    for cell in range(int(data.facts["n_cells"])):
+    for cell in range(data.info.n_cells):
         rows = np.flatnonzero(pool.cell == cell)
         # The strong side's representation of a synthetic point is its full feature vector.
         found = detect_overlap(probs[rows], pool.x[rows], detector)
@@ -32,10 +29,4 @@ def detect_grid(out: StageOutput, detector: str, data: Manifest, weak: Manifest)
                 **detection_scores(pool.group[rows], found.groups),
             }
         )
-    save_array(out.dir, "groups", groups)
-    out.path("per_cell.json").write_text(json.dumps(per_cell))
-    out.facts.update(
-        detector=detector,
-        mean_overlap_f1=float(np.mean([c["overlap_f1"] for c in per_cell])),
-        mean_hard_f1=float(np.mean([c["hard_f1"] for c in per_cell])),
-    )
+    GridDetection.write(out, detector, groups, per_cell)

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models.overlap import detect_overlap as detect
 from models.overlap import detection_scores
 from models.synthetic import OVERLAP
-from tasks.data import load_array, load_split, save_array
-from tasks.manifest import Manifest
+from tasks.artifacts import OverlapDiagnostic, SourceSplits, WeakLabels
+from tasks.specs import OverlapConfig
 from tasks.stage import StageOutput, cached_stage
 
-if TYPE_CHECKING:
-    from flows.config import OverlapConfig
 
-
-@cached_stage
-def detect_overlap(out: StageOutput, overlap: OverlapConfig, labels: Manifest, sources: list[Manifest]) -> None:
-    per_source = []
+@cached_stage(OverlapDiagnostic)
+def detect_overlap(out: StageOutput, overlap: OverlapConfig, labels: WeakLabels, sources: list[SourceSplits]) -> None:
+    """A diagnostic (see OverlapDiagnostic): the density the detector finds in each source's
+    whole pool, and how well it finds it where the true groups are known."""
+    per_source, groups = [], []
     for i, source in enumerate(sources):
-        pool = load_split([source], "w2s_train")
+        pool = source.split("w2s_train")
         # The strong side's representation of a synthetic point is its full feature vector.
-        found = detect(load_array(labels, f"pool_probs_{i}"), pool.x, overlap.detector)
-        save_array(out.dir, f"groups_{i}", found.groups)
+        found = detect(labels.pool(i), pool.x, overlap.detector)
+        groups.append(found.groups)
         row = {
-            "source": source.facts["source"],
+            "source": source.name,
             "density": found.density,
             "tau_confidence": found.tau_confidence,
             "tau_alignment": found.tau_alignment,
@@ -35,4 +33,4 @@ def detect_overlap(out: StageOutput, overlap: OverlapConfig, labels: Manifest, s
             row["true_density"] = float(np.mean(pool.group == OVERLAP))
             row.update(detection_scores(pool.group, found.groups))
         per_source.append(row)
-    out.facts.update(detector=overlap.detector, sources=per_source)
+    OverlapDiagnostic.write(out, overlap.detector, groups, per_source)

@@ -11,19 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
 
 from models.backbone_names import resolve_backbone
-from tasks.data import save_array
+from tasks.artifacts import DatasetRows, Embedding
 from tasks.errors import DataError
-from tasks.ingest_dataset import load_rows
-from tasks.manifest import Manifest, hash_files
+from tasks.manifest import hash_files
+from tasks.specs import EncoderConfig
 from tasks.stage import StageOutput, cached_stage
 
-if TYPE_CHECKING:
-    from flows.config import EncoderConfig
 
 log = logging.getLogger("w2s")
 
@@ -40,17 +36,18 @@ def backbone_fingerprint(name: str) -> str:
     return hash_files(path, weights)[:32] + cut
 
 
-@cached_stage
-def embed(out: StageOutput, backbone: EncoderConfig, weights: str, data: Manifest) -> None:
+@cached_stage(Embedding)
+def embed(out: StageOutput, backbone: EncoderConfig, weights: str, data: DatasetRows) -> None:
     """``weights``: :func:`backbone_fingerprint` of ``backbone.name``."""
     from transformers.utils import logging as hf_logging
 
     from models.backbone import ImageEncoder, TextEncoder
 
     hf_logging.disable_progress_bar()
-    _, _, inputs = load_rows(data)
-    kind = data.facts["input_kind"]
-    if kind == "text":
+    _, _, inputs = data.rows()
+    rows = data.info
+    facts, too_long = {}, None
+    if rows.input_kind == "text":
         encoder = TextEncoder(
             backbone.name, backbone.pooling, backbone.normalize, backbone.max_length,
             truncation_side=backbone.truncation_side,
@@ -59,25 +56,21 @@ def embed(out: StageOutput, backbone: EncoderConfig, weights: str, data: Manifes
         # before the split, as Burns et al. drop texts of max_ctx tokens or more.
         counts = encoder.token_counts(inputs)
         too_long = counts >= backbone.max_length
-        save_array(out.dir, "too_long", too_long)
-        out.facts.update(
+        facts = dict(
             drop_long=backbone.drop_long, max_length=backbone.max_length, texts_cut=int((counts > backbone.max_length).sum()),
             texts_too_long=int(too_long.sum()), pooling=encoder.pooling,
         )
-    elif kind == "image":
+    elif rows.input_kind == "image":
         encoder = ImageEncoder(backbone.name, backbone.pooling, backbone.normalize)
-        inputs = inputs.reshape(len(inputs), *data.facts["image_shape"])
+        inputs = inputs.reshape(len(inputs), *rows.image_shape)
     else:
-        raise DataError(
-            f"backbone.name: source '{data.facts['source']}' has numeric features; a backbone encodes text or images"
-        )
+        raise DataError(f"backbone.name: source '{rows.source}' has numeric features; a backbone encodes text or images")
     started = time.perf_counter()
-    features = encoder.encode(inputs, backbone.batch_size, progress=ProgressLog(f"embed {data.facts['source']}"))
+    features = encoder.encode(inputs, backbone.batch_size, progress=ProgressLog(f"embed {rows.source}"))
     seconds = time.perf_counter() - started
-    save_array(out.dir, "features", features)
-    out.facts.update(
-        source=data.facts["source"], n=len(features), dim=int(features.shape[1]), device=str(encoder.model.device),
-        items_per_second=round(len(features) / max(seconds, 1e-9), 1),
+    Embedding.write(
+        out, features, too_long, source=rows.source, device=str(encoder.model.device),
+        items_per_second=round(len(features) / max(seconds, 1e-9), 1), **facts,
     )
 
 

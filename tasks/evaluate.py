@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import json
+from functools import partial
 
 from models.metrics import model_metrics, pgr_report, teacher_agreement
-from tasks.data import load_array, load_split
-from tasks.manifest import Manifest
+from tasks.artifacts import Evaluation, SourceSplits, Student, TrainedModel, splits_of
 from tasks.stage import StageOutput, cached_stage
 
-PLOT = "accuracy_by_group.png"
 
-
-@cached_stage
-def evaluate(out: StageOutput, weak: Manifest, ceiling: Manifest, student: Manifest, sources: list[Manifest]) -> None:
-    test = load_split(sources, "test")
-    probs = {name: load_array(m, "test_probs") for name, m in (("weak", weak), ("ceiling", ceiling), ("w2s", student))}
+@cached_stage(Evaluation)
+def evaluate(
+    out: StageOutput, weak: TrainedModel, ceiling: TrainedModel, student: Student, sources: list[SourceSplits]
+) -> None:
+    test = splits_of(sources, "test")
+    probs = {"weak": weak.test_probs, "ceiling": ceiling.test_probs, "w2s": student.test_probs}
     per_model = {name: model_metrics(p, test.label, test.group) for name, p in probs.items()}
     metrics = {f"{k}_{name}": v for name, m in per_model.items() for k, v in m.items()}
     metrics.update(pgr_report(per_model["weak"], per_model["ceiling"], per_model["w2s"]))
     metrics.update(teacher_agreement(probs["w2s"], probs["weak"], test.label))
-    out.facts.update(metrics=metrics, n_test=len(test.label), select_on=student.facts.get("select_on"))
-    out.path("metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    _plot_by_group(per_model, out.path(PLOT))
-    out.plots.append(PLOT)
+    Evaluation.write(
+        out, metrics, partial(_plot_by_group, per_model), n_test=len(test.label), select_on=student.info.select_on
+    )
 
 
 def _plot_by_group(per_model: dict[str, dict], path) -> None:

@@ -3,31 +3,17 @@ rows' raw text or pixels, instead of a head on frozen features."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tasks.data import column_array, save_array
-from tasks.manifest import Manifest
+from tasks.artifacts import SourceSplits, TrainedModel
+from tasks.specs import BackboneConfig
 from tasks.stage import StageOutput
 
-if TYPE_CHECKING:
-    from flows.config import BackboneConfig
 
-def raw_inputs(sources: list[Manifest], split: str) -> list:
+def raw_inputs(sources: list[SourceSplits], split: str) -> list:
     """Each source's raw inputs of ``split`` (texts, or images), in the order of its rows."""
-    from datasets import load_from_disk
-
-    out = []
-    for m in sources:
-        table = load_from_disk(str(m.dir))[split].with_format("arrow")[:]
-        if "text" in table.column_names:
-            out.append(table.column("text").to_pylist())
-        elif "pixels" in table.column_names:
-            out.append(column_array(table, "pixels").reshape(-1, *m.facts["image_shape"]))
-        else:
-            raise ValueError(f"backbone.mode: finetune needs text or images; source '{m.facts['source']}' has numeric features")
-    return out
+    return [source.raw_inputs(split) for source in sources]
 
 
 def concat(parts: list) -> list | np.ndarray:
@@ -74,12 +60,9 @@ def finetune_and_save(
     result = finetune_classifier(
         backbone.name, spec, encode(inputs), targets, encode(val_inputs), val_targets, seed, loss_fn=loss_fn,
     )
-    save_finetuned(result, out.path("model"))
     probs = finetune_predict(result.model, encode(test_inputs))
-    save_array(out.dir, "test_probs", probs)
-    out.histories[""] = result.history
-    out.facts.update(
-        n_train=len(targets), best_epoch=result.best_epoch, epochs_run=len(result.history), finetuned=True,
-        precision=result.precision,
+    save_finetuned(result, TrainedModel.model_path(out))
+    TrainedModel.write_fit(
+        out, probs, result.history, result.best_epoch, n_train=len(targets), finetuned=True, precision=result.precision
     )
     return probs

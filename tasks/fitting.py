@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tasks.data import save_array
+from tasks.artifacts import TrainedModel
+from tasks.specs import ModelConfig
 from tasks.stage import StageOutput
-
-if TYPE_CHECKING:
-    from flows.config import ModelConfig
 
 
 def fit_spec(cfg: ModelConfig):
@@ -35,15 +32,20 @@ def train_classifier(
 ) -> np.ndarray:
     """Fit on soft ``targets``, select the epoch on ``val_targets``, save weights, test
     probabilities and the per-epoch history; return the test probabilities."""
-    from models.training import fit_classifier, predict_probs, save_classifier
+    from models.training import fit_classifier, predict_probs
 
     if len(x) == 0:
         raise ValueError("the training split is empty")
     spec = fit_spec(cfg)
     result = fit_classifier(spec, x, targets, x_val, val_targets, seed)
-    save_classifier(result, spec, out.path("model"))
     test_probs = predict_probs(result.net, x_test)
-    save_array(out.dir, "test_probs", test_probs)
-    out.histories[""] = result.history
-    out.facts.update(n_train=len(x), best_epoch=result.best_epoch, epochs_run=len(result.history))
+    save_fit(out, result, spec, test_probs, n_train=len(x))
     return test_probs
+
+
+def save_fit(out: StageOutput, result, spec, test_probs: np.ndarray, **facts) -> None:
+    """A head fitted on features (models.training's ``FitResult``), as a ``TrainedModel``."""
+    from models.training import save_classifier
+
+    save_classifier(result, spec, TrainedModel.model_path(out))
+    TrainedModel.write_fit(out, test_probs, result.history, result.best_epoch, **facts)

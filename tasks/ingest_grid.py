@@ -6,20 +6,16 @@ carry their ``cell`` and ``source`` so that later stages can fit all cells at on
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from models.synthetic import GROUPS, draw_theta, overlap_density, sample_mixture
-from tasks.data import GRID_SPLITS, arrow_dataset, save_dataset_dict
+from tasks.data import GRID_SPLITS, arrow_dataset
+from tasks.grid_artifacts import GridData
+from tasks.specs import SyntheticTask
 from tasks.stage import StageOutput, cached_stage
 
-if TYPE_CHECKING:
-    from flows.config import SyntheticTask
 
-
-@cached_stage
+@cached_stage(GridData)
 def ingest_grid(out: StageOutput, task: SyntheticTask, layout: list[list[dict]], seeds: int) -> None:
     from datasets import ClassLabel, Features, Sequence, Value
 
@@ -56,8 +52,4 @@ def ingest_grid(out: StageOutput, task: SyntheticTask, layout: list[list[dict]],
         split: arrow_dataset({name: np.concatenate(parts) for name, parts in col.items()}, features)
         for split, col in columns.items()
     }
-    save_dataset_dict(dd, out.dir)
-    out.path("cells.json").write_text(json.dumps(index))
-    out.facts.update(
-        n_cells=len(index), d_easy=task.d_easy, n_classes=2, sizes={split: len(d) for split, d in dd.items()}
-    )
+    GridData.write(out, dd, index, d_easy=task.d_easy, n_classes=2)

@@ -11,92 +11,88 @@ as read, and the raw ``text`` or ``pixels`` (what a fine-tuned backbone reads).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models.splits import class_counts, split_rows
 from models.views import add_noise, average_pool, hashed_bag_of_words
-from tasks.data import SPLITS, arrow_dataset, load_array, save_dataset_dict
+from tasks.artifacts import DatasetRows, Embedding, SourceSplits
+from tasks.data import SPLITS, arrow_dataset
 from tasks.errors import DataError
-from tasks.ingest_dataset import load_fixed_test, load_rows
-from tasks.manifest import Manifest
+from tasks.specs import SplitScale, WeakView
 from tasks.stage import StageOutput, cached_stage
 
-if TYPE_CHECKING:
-    from flows.config import SplitScale, WeakView
 
-
-@cached_stage
+@cached_stage(SourceSplits)
 def make_splits(
-    out: StageOutput, weak_view: WeakView, splits: SplitScale, balance: bool, seed: int, data: Manifest,
-    embedded: Manifest | None,
+    out: StageOutput, weak_view: WeakView, splits: SplitScale, balance: bool, seed: int, data: DatasetRows,
+    embedded: Embedding | None,
 ) -> None:
     from datasets import ClassLabel, Features, Sequence, Value
 
-    label, row, inputs = load_rows(data)
-    fixed_test = load_fixed_test(data)
-    facts = data.facts
+    label, row, inputs = data.rows()
+    fixed_test = data.fixed_test()
+    facts = data.info
     # Text always has a backbone (the config insists); other inputs may be their own features.
-    strong = load_array(embedded, "features") if embedded is not None else inputs
+    strong = embedded.features if embedded is not None else inputs
     # The weak view's noise has a stream of its own: changing it must not move the split.
     weak = weak_features(weak_view, facts, inputs, np.random.default_rng([seed, 3]))
     rng = np.random.default_rng([seed, 2])
     # A benchmark task balanced at ingest (with the data's seed) is not cut again here.
-    balance = balance and not facts.get("balanced_at_ingest", False)
-    usable = np.arange(len(label))
-    if embedded is not None and embedded.facts.get("drop_long"):  # texts that do not fit the backbone's context
-        usable = np.flatnonzero(~load_array(embedded, "too_long"))
+    balance = balance and not facts.balanced_at_ingest
+    usable = (embedded.usable_rows() if embedded is not None else None)  # texts that fit the backbone's context
+    if usable is None:
+        usable = np.arange(len(label))
     fixed = None if fixed_test is None else fixed_test[usable]
     index = {name: usable[part] for name, part in split_rows(label[usable], fixed, splits.model_dump(), balance, rng).items()}
     # Raw numbers are put on one scale, fitted on the training rows only (never val / test).
     fit_rows = np.concatenate([index["weak_train"], index["w2s_train"]])
-    per_column = facts["input_kind"] == "numeric"
+    per_column = facts.input_kind == "numeric"
     if embedded is None:
         strong = standardize(strong, fit_rows, per_column)
-    if facts["input_kind"] != "text":
+    if facts.input_kind != "text":
         weak = standardize(weak, fit_rows, per_column)
-    names = facts["label_names"]
+    names = facts.label_names
     columns = {
         "features": Sequence(Value("float32"), length=strong.shape[1]),
         "weak_features": Sequence(Value("float32"), length=weak.shape[1]),
         "label": ClassLabel(names=names),
         "row": Value("int64"),
     }
-    if facts["input_kind"] == "text":
+    if facts.input_kind == "text":
         columns["text"] = Value("string")
-    elif facts["input_kind"] == "image":  # the raw pixels, for a backbone that is fine-tuned
+    elif facts.input_kind == "image":  # the raw pixels, for a backbone that is fine-tuned
         columns["pixels"] = Sequence(Value("float32"), length=inputs.shape[1])
     dd = {}
     for split in SPLITS:
         idx = index[split]
         if len(idx) == 0:
             in_all = sum(len(i) for i in index.values())
-            raise DataError(f"data.splits: split '{split}' of source '{facts['source']}' is empty ({in_all} rows in all)")
+            raise DataError(f"data.splits: split '{split}' of source '{facts.source}' is empty ({in_all} rows in all)")
         values = {"features": strong[idx], "weak_features": weak[idx], "label": label[idx], "row": row[idx]}
         if "text" in columns:
             values["text"] = np.array([inputs[i] for i in idx], dtype=object)
         if "pixels" in columns:
             values["pixels"] = inputs[idx]
         dd[split] = arrow_dataset(values, Features(columns))
-    save_dataset_dict(dd, out.dir)
-    out.facts.update(
-        source=facts["source"],
+    SourceSplits.write(
+        out, dd,
+        source=facts.source,
         n_classes=len(names),
         label_names=names,
         sizes={s: len(d) for s, d in dd.items()},
         class_counts={s: class_counts(np.asarray(d.with_format("numpy")["label"]), len(names)) for s, d in dd.items()},
-        balanced=balance or facts.get("balanced_at_ingest", False),
+        balanced=balance or facts.balanced_at_ingest,
         dropped_long=int(len(label) - len(usable)),
         split_seed=seed,
         # Where the test rows come from, and what ingestion dropped: shown in the run's summary.
-        test_from=f"hub split '{facts['hub_splits']['test']}'" if fixed_test is not None else "the pooled rows",
-        benchmark=facts.get("benchmark"),
-        revision=facts.get("revision"),
-        empty_dropped=sum(facts.get("empty_dropped", {}).values()),
+        test_from=f"hub split '{facts.hub_splits['test']}'" if fixed_test is not None else "the pooled rows",
+        benchmark=facts.benchmark,
+        revision=facts.revision,
+        empty_dropped=sum(facts.empty_dropped.values()),
         d=int(strong.shape[1]),
         d_weak=int(weak.shape[1]),
-        image_shape=facts.get("image_shape"),
+        image_shape=facts.image_shape,
     )
 
 
@@ -108,24 +104,24 @@ def standardize(x: np.ndarray, fit_rows: np.ndarray, per_column: bool) -> np.nda
     return ((x - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
 
 
-def weak_features(view: WeakView, facts: dict, inputs, rng: np.random.Generator) -> np.ndarray:
+def weak_features(view: WeakView, facts: DatasetRows.Facts, inputs, rng: np.random.Generator) -> np.ndarray:
     kind = view.kind
     if kind == "auto":
-        kind = {"text": "bow", "image": "pool", "numeric": "same"}[facts["input_kind"]]
-    if (kind == "bow") != (facts["input_kind"] == "text"):
-        raise ValueError(f"data.weak_view.kind: '{kind}' does not apply to {facts['input_kind']} input")
+        kind = {"text": "bow", "image": "pool", "numeric": "same"}[facts.input_kind]
+    if (kind == "bow") != (facts.input_kind == "text"):
+        raise ValueError(f"data.weak_view.kind: '{kind}' does not apply to {facts.input_kind} input")
     if kind == "bow":
         x = hashed_bag_of_words(inputs, view.buckets)
     elif kind == "pool":
-        if facts["input_kind"] != "image":
-            raise ValueError(f"data.weak_view.kind: 'pool' needs images, the source has {facts['input_kind']} input")
-        shape = facts["image_shape"]
+        if facts.input_kind != "image":
+            raise ValueError(f"data.weak_view.kind: 'pool' needs images, the source has {facts.input_kind} input")
+        shape = facts.image_shape
         images = inputs.reshape(len(inputs), *shape)
         if images.ndim == 4:  # colour: pool the channels' mean
             images = images.mean(axis=-1)
         x = average_pool(images, view.pool)
     elif kind == "columns":
-        names = facts["feature_names"]
+        names = facts.feature_names
         missing = [c for c in view.columns if c not in names]
         if missing:
             raise ValueError(f"data.weak_view.columns: '{missing[0]}' is not a feature column (features: {', '.join(names)})")
@@ -135,10 +131,12 @@ def weak_features(view: WeakView, facts: dict, inputs, rng: np.random.Generator)
     return add_noise(np.asarray(x, dtype=np.float32), view.noise, rng)
 
 
-def check_same_classes(sources: list[Manifest]) -> None:
+def check_same_classes(sources: list[SourceSplits]) -> None:
     """Sources cut from different files must name the same classes: labels are pooled by
-    class code, so ``yes/no`` in one file and ``no/yes`` or ``pos/neg`` in another would mix."""
-    named = [(m.facts["source"], m.facts["label_names"]) for m in sources if "label_names" in m.facts]
+    class code, so ``yes/no`` in one file and ``no/yes`` or ``pos/neg`` in another would mix.
+    (A plan's placeholders for splits not made yet have no facts: nothing to check.)"""
+    facts = [m.info for m in sources if m.facts]
+    named = [(f.source, f.label_names) for f in facts if f.label_names is not None]
     for name, labels in named[1:]:
         if labels != named[0][1]:
             raise DataError(

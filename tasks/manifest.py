@@ -34,6 +34,11 @@ class Manifest(BaseModel):
     def file(self, name: str) -> Path:
         return self.dir / name
 
+    @property
+    def attempts(self) -> int:
+        """How many times its stage ran before it succeeded (tasks.stage retries transient I/O)."""
+        return int(self.facts.get("attempts", 1))
+
 
 # The stage's own record of how it was computed (code hashes, parameters): it says why a
 # result exists, not what it is, so a comment edited in a module must not change it.

@@ -18,10 +18,11 @@ from tasks.errors import DataError
 from tasks.manifest import hash_files
 from tasks.workspace import home
 
+from tasks.specs import DatasetSource
+
 if TYPE_CHECKING:
     import datasets
 
-    from flows.config import DatasetSource
 
 FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import math
+from functools import partial
 
 from models.study_summary import fmt, methods_rows
+from tasks.grid_artifacts import StudyReport
 from tasks.plots import pyplot, save
 from tasks.stage import StageOutput, cached_stage
 
-TABLE, PLOT, DATA = "methods_study.md", "methods_study.png", "methods_study.json"
 
-
-@cached_stage
+@cached_stage(StudyReport)
 def report_methods_study(out: StageOutput, cells: list[dict], config: dict) -> None:
     """``cells``: one result per (setting, variant, seed); ``config``: the study's, recorded
     in the JSON so that every row can be rerun."""
@@ -32,11 +31,10 @@ def report_methods_study(out: StageOutput, cells: list[dict], config: dict) -> N
             + (f"; detected overlap density {density}" if density else "")
         )
         parts.append(_table(mine, baseline, oracle))
-    out.path(TABLE).write_text("\n\n".join(parts) + "\n")
-    out.path(DATA).write_text(json.dumps({"config": config, "rows": rows, "cells": cells}, indent=1))
-    _plot(rows, out.path(PLOT), oracle)
-    out.plots.append(PLOT)
-    out.facts.update(n_cells=len(cells), n_rows=len(rows))
+    StudyReport.write(
+        out, "methods_study", "\n\n".join(parts), {"config": config, "rows": rows, "cells": cells},
+        partial(_plot, rows, oracle=oracle), n_cells=len(cells), n_rows=len(rows),
+    )
 
 
 def _table(rows: list[dict], baseline: str, oracle: str) -> str:

@@ -2,40 +2,37 @@
 
 from __future__ import annotations
 
-import json
+from functools import partial
 
 import numpy as np
 
 from models.metrics import accuracy_by_cell
 from models.study_summary import DETECTION_METRICS, grid_rows, markdown_table, overlap_study_checks
 from models.synthetic import HARD
-from tasks.data import load_array, load_grid_split
-from tasks.manifest import Manifest
+from tasks.grid_artifacts import GridData, GridDetection, GridModel, GridStudent, StudyReport
 from tasks.plots import band, pyplot, save
 from tasks.stage import StageOutput, cached_stage
 
-TABLE, PLOT = "overlap_study.md", "overlap_study.png"
 
-
-@cached_stage
+@cached_stage(StudyReport)
 def report_overlap_study(
     out: StageOutput,
     grid: list[dict],
-    data: Manifest,
-    models: dict[str, Manifest],
-    detections: dict[str, Manifest],
+    data: GridData,
+    models: dict[str, GridModel | GridStudent],
+    detections: dict[str, GridDetection],
 ) -> None:
     """``grid`` gives each grid point's ``label`` and overlap ``ratio``; the last is the detection check."""
-    test = load_grid_split(data, "test")
-    cells = json.loads(data.file("cells.json").read_text())
+    test = data.split("test")
+    cells = data.cells
     n_cells, grid_of = len(cells), np.array([c["grid"] for c in cells])
     per_cell = {}
     for name, m in models.items():
-        probs = load_array(m, "test_probs")
+        probs = m.test_probs
         per_cell[f"acc_{name}"] = accuracy_by_cell(probs, test.label, test.cell, n_cells)
         per_cell[f"hard_{name}"] = accuracy_by_cell(probs, test.label, test.cell, n_cells, where=test.group == HARD)
     for name, m in detections.items():
-        scores = json.loads(m.file("per_cell.json").read_text())
+        scores = m.per_cell
         for metric in DETECTION_METRICS:
             per_cell[f"{name}_{metric}"] = np.array([c[metric] for c in scores])
     rows = grid_rows(grid_of, [g["label"] for g in grid], [g["ratio"] for g in grid], per_cell)
@@ -57,11 +54,8 @@ def report_overlap_study(
             "\n".join(f"- [{'x' if c['passed'] else ' '}] {c['claim']}: {c['measured']}" for c in checks),
         ]
     )
-    out.path(TABLE).write_text(table + "\n")
-    out.path("overlap_study.json").write_text(json.dumps({"rows": rows, "checks": checks}, indent=1))
-    _plot(sweep, variants, list(detections), out.path(PLOT))
-    out.plots.append(PLOT)
-    out.facts.update(
+    StudyReport.write(
+        out, "overlap_study", table, {"rows": rows, "checks": checks}, partial(_plot, sweep, variants, list(detections)),
         checks_passed=sum(c["passed"] for c in checks),
         checks_total=len(checks),
         check_overlap_f1={d: check[f"{d}_overlap_f1"] for d in detections},

@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-import json
+from functools import partial
 
 import numpy as np
 
 from models.study_summary import markdown_table, round_rows, selection_study_checks
-from tasks.data import load_array
-from tasks.manifest import Manifest
+from tasks.grid_artifacts import GridData, GridSelection, RoundStudents, StudyReport
 from tasks.plots import band, pyplot, save
 from tasks.stage import StageOutput, cached_stage
 
-TABLE, PLOT = "selection_study.md", "selection_study.png"
 
-
-@cached_stage
+@cached_stage(StudyReport)
 def report_selection_study(
-    out: StageOutput, data: Manifest, selections: dict[str, Manifest], students: dict[str, Manifest]
+    out: StageOutput, data: GridData, selections: dict[str, GridSelection], students: dict[str, RoundStudents]
 ) -> None:
-    cells = json.loads(data.file("cells.json").read_text())
+    cells = data.cells
     true_density = cells[0]["true_density"]
     curves, final = {}, {}
     for policy, sel in selections.items():
-        estimates = load_array(sel, "estimates")  # (seeds, rounds, sources)
+        estimates = sel.series("estimates")  # (seeds, rounds, sources)
         per_seed = {
-            "regret": load_array(sel, "regret"),
-            "true_overlap": load_array(sel, "true_overlap").astype(float),
-            "acc": load_array(students[policy], "test_acc"),
+            "regret": sel.series("regret"),
+            "true_overlap": sel.series("true_overlap").astype(float),
+            "acc": students[policy].test_acc,
             **{f"estimate_{k}": estimates[:, :, k] for k in range(estimates.shape[2])},
         }
         curves[policy] = round_rows(per_seed)
-        pulls = np.bincount(load_array(sel, "arms").ravel(), minlength=len(true_density))
+        pulls = np.bincount(sel.series("arms").ravel(), minlength=len(true_density))
         final[policy] = {"policy": policy, **curves[policy][-1], "pull_share": (pulls / pulls.sum()).round(3).tolist()}
     checks = selection_study_checks(final, curves, len(true_density))
     columns = [("regret", "cumulative regret (overlap points)"), ("true_overlap", "overlap points collected"),
@@ -47,11 +44,10 @@ def report_selection_study(
             "\n".join(f"- [{'x' if c['passed'] else ' '}] {c['claim']}: {c['measured']}" for c in checks),
         ]
     )
-    out.path(TABLE).write_text(table + "\n")
-    out.path("selection_study.json").write_text(json.dumps({"final": final, "curves": curves, "checks": checks}, indent=1))
-    _plot(curves, true_density, out.path(PLOT))
-    out.plots.append(PLOT)
-    out.facts.update(checks_passed=sum(c["passed"] for c in checks), checks_total=len(checks))
+    StudyReport.write(
+        out, "selection_study", table, {"final": final, "curves": curves, "checks": checks},
+        partial(_plot, curves, true_density), checks_passed=sum(c["passed"] for c in checks), checks_total=len(checks),
+    )
 
 
 def _plot(curves: dict[str, list[dict]], true_density: list[float], path) -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
+from functools import partial
 
 from models.metrics import HEADLINE_METRICS
 from models.study_summary import fmt, sweep_rows
+from tasks.grid_artifacts import StudyReport
 from tasks.plots import pyplot, save
 from tasks.stage import StageOutput, cached_stage
 
-TABLE, PLOT, DATA = "sweep.md", "sweep.png", "sweep.json"
 
-
-@cached_stage
+@cached_stage(StudyReport)
 def report_sweep(out: StageOutput, cells: list[dict], failed: list[dict], config: dict) -> None:
     """``cells``: the finished cells' axes and metrics; ``failed``: each failed cell and its
     error; ``config``: the sweep's, recorded so that every row can be rerun."""
@@ -32,12 +31,10 @@ def report_sweep(out: StageOutput, cells: list[dict], failed: list[dict], config
         lines.append("| " + " | ".join(values) + " |")
     for f in failed:
         lines.append(f"\nFAILED {f['cell']}: {f['error']}")
-    out.path(TABLE).write_text("\n".join(lines) + "\n")
-    out.path(DATA).write_text(json.dumps({"config": config, "rows": rows, "cells": cells, "failed": failed}, indent=1))
-    if rows:
-        _plot(rows, keys, out.path(PLOT))
-        out.plots.append(PLOT)
-    out.facts.update(n_cells=len(cells), n_failed=len(failed), n_rows=len(rows))
+    StudyReport.write(
+        out, "sweep", "\n".join(lines), {"config": config, "rows": rows, "cells": cells, "failed": failed},
+        partial(_plot, rows, keys) if rows else None, n_cells=len(cells), n_failed=len(failed), n_rows=len(rows),
+    )
 
 
 def _plot(rows: list[dict], keys: list[str], path) -> None:

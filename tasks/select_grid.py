@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from models.selection import SourcePool, collected_after, select_sources
 from models.synthetic import OVERLAP
-from tasks.data import load_array, load_grid_split, save_array
-from tasks.manifest import Manifest
+from tasks.grid_artifacts import GridData, GridModel, GridSelection
+from tasks.specs import BanditConfig
 from tasks.stage import StageOutput, cached_stage
-
-if TYPE_CHECKING:
-    from flows.config import BanditConfig
 
 
 def source_rows(split, cell: int, n_sources: int) -> list[np.ndarray]:
@@ -22,7 +16,7 @@ def source_rows(split, cell: int, n_sources: int) -> list[np.ndarray]:
     return [np.flatnonzero((split.cell == cell) & (split.source == k)) for k in range(n_sources)]
 
 
-@cached_stage
+@cached_stage(GridSelection)
 def select_grid(
     out: StageOutput,
     policy: str,
@@ -30,12 +24,12 @@ def select_grid(
     rounds: int,
     pull_size: int,
     detector: str,
-    data: Manifest,
-    weak: Manifest,
+    data: GridData,
+    weak: GridModel,
 ) -> None:
-    pool = load_grid_split(data, "w2s_train")
-    probs = load_array(weak, "pool_probs")
-    cells = json.loads(data.file("cells.json").read_text())
+    pool = data.split("w2s_train")
+    probs = weak.pool_probs
+    cells = data.cells
     n_sources = len(cells[0]["true_density"])
     arms, estimates, regret, true_overlap = [], [], [], []
     for cell in cells:
@@ -51,9 +45,8 @@ def select_grid(
         overlap_before = [np.r_[0, np.cumsum(pool.group[r] == OVERLAP)] for r in rows]
         taken = collected_after(np.array(arms[-1]), n_sources, pull_size)  # (rounds, sources)
         true_overlap.append(sum(overlap_before[k][taken[:, k]] for k in range(n_sources)))
-    for name, values in (("arms", arms), ("estimates", estimates), ("regret", regret), ("true_overlap", true_overlap)):
-        save_array(out.dir, name, np.asarray(values))
-    out.facts.update(
+    GridSelection.write(
+        out, {"arms": arms, "estimates": estimates, "regret": regret, "true_overlap": true_overlap},
         policy=policy,
         final_regret=float(np.mean([r[-1] for r in regret])),
         final_true_overlap=float(np.mean([c[-1] for c in true_overlap])),

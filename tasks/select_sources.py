@@ -2,38 +2,35 @@
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models.selection import SourcePool
 from models.selection import select_sources as run_selection
 from models.synthetic import OVERLAP
-from tasks.data import load_array, load_split, save_array
+from tasks.artifacts import Selection, SourceSplits, WeakLabels
 from tasks.errors import DataError
-from tasks.manifest import Manifest
+from tasks.specs import OverlapConfig, SelectionConfig
 from tasks.stage import StageOutput, cached_stage
 
-if TYPE_CHECKING:
-    from flows.config import OverlapConfig, SelectionConfig
 
-
-@cached_stage
+@cached_stage(Selection)
 def select_sources(
     out: StageOutput,
     selection: SelectionConfig,
     overlap: OverlapConfig,
     seed: int,
-    labels: Manifest,
-    sources: list[Manifest],
+    labels: WeakLabels,
+    sources: list[SourceSplits],
 ) -> None:
-    pools = []  # the budget was checked against each pool by the flow, right after the split (check_budget)
+    """``selection``: only what its policy reads (SelectionConfig.as_read). The budget was
+    checked against each pool by the flow, right after the split (check_budget)."""
+    pools = []
     for i, source in enumerate(sources):
-        pool = load_split([source], "w2s_train")
+        pool = source.split("w2s_train")
         pools.append(
             SourcePool(
-                weak_probs=load_array(labels, f"pool_probs_{i}"),
+                weak_probs=labels.pool(i),
                 representations=pool.x,
                 true_density=float(np.mean(pool.group == OVERLAP)) if pool.group is not None else None,
             )
@@ -42,13 +39,10 @@ def select_sources(
         pools, selection.policy, selection.rounds, selection.pull_size, seed,
         detector=overlap.detector, unit=selection.unit, epsilon=selection.epsilon,
     )
-    for i, (taken, groups) in enumerate(zip(result.taken, result.groups)):
-        save_array(out.dir, f"taken_{i}", taken)
-        save_array(out.dir, f"groups_{i}", groups)
-    out.path("trace.json").write_text(json.dumps(result.trace))
-    names = [s.facts["source"] for s in sources]
+    names = [s.name for s in sources]
     final = result.trace[-1] if result.trace else {}
-    out.facts.update(
+    Selection.write(
+        out, result.taken, result.groups, result.trace,
         policy=selection.policy,
         points_per_source=dict(zip(names, (len(t) for t in result.taken))),
         estimated_density=dict(zip(names, final.get("estimated_density", []))),
@@ -60,14 +54,11 @@ def select_sources(
     ]
 
 
-def check_budget(selection: SelectionConfig, sources: list[Manifest]) -> None:
-    """Generated sources are checked with the config; a real one's pool size is known once
-    it is split, and the flow checks it then, before any model is trained."""
-    budget = selection.rounds * selection.pull_size
+def check_budget(selection: SelectionConfig, sources: list[SourceSplits]) -> None:
+    """A real source's pool size is known once it is split: the flow checks the budget then,
+    before any model is trained (a generated source's is checked with the config; a plan's
+    placeholders, with no facts yet, are not checked)."""
     for source in sources:
-        pool = source.facts.get("sizes", {}).get("w2s_train")
-        if selection.policy != "all" and pool is not None and budget > pool:
-            raise DataError(
-                f"selection: budget rounds*pull_size={budget} exceeds the pool of source "
-                f"'{source.facts['source']}' ({pool} points in w2s_train)"
-            )
+        problem = selection.budget_problem(source.name, source.info.sizes["w2s_train"]) if source.facts else None
+        if problem:
+            raise DataError(problem)

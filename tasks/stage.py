@@ -1,11 +1,13 @@
 """``cached_stage``: turns a plain function into a content-addressed, tracked Prefect task.
 
 The wrapped function receives a :class:`StageOutput` first and the stage's inputs
-after it (config slices, a seed, manifests). Its cache key hashes the stage name, the
-code fingerprint of its module and the models it imports, the config slices, and the
-fingerprints of input manifests. Artifacts are written into a scratch folder that is
-renamed into place only when the stage succeeded, so a cache record never points at a
-half-written folder. Each computed stage gets an MLflow child run under the flow's run.
+after it (config slices, a seed, manifests of the kinds in tasks/artifacts.py), and
+writes one kind of artifact, which it names: ``@cached_stage(WeakLabels)``. Its cache key
+hashes the stage name and kind, the code fingerprint of its module and the models it
+imports, the config slices, and the fingerprints of input manifests. A manifest of the
+wrong kind for a parameter is refused by name. Artifacts are written into a scratch
+folder that is renamed into place only when the stage succeeded, so a cache record never
+points at a half-written folder. Each computed stage gets an MLflow child run under the flow's run.
 A stage that fails on transient I/O is retried; its ``attempts`` are recorded in its facts.
 """
 
@@ -18,6 +20,7 @@ import logging
 import os
 import shutil
 import time
+import typing
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,8 +68,8 @@ RETRIES = 2  # a stage that fails on transient I/O runs up to three times
 RETRY_DELAY_SECONDS = 2.0
 
 
-def stage_key(name: str, module: str, inputs: dict[str, Any]) -> str:
-    return hash_json({"stage": name, "code": code_fingerprint(module), "inputs": inputs})
+def stage_key(name: str, kind: str, module: str, inputs: dict[str, Any]) -> str:
+    return hash_json({"stage": name, "kind": kind, "code": code_fingerprint(module), "inputs": inputs})
 
 
 def artifact_dir(stage: str, key: str) -> Path:
@@ -100,12 +103,17 @@ def read_stage_record(folder: Path) -> dict[str, Any] | None:
         return None
 
 
-def cached_stage(fn: Callable[..., None]) -> Any:
-    """Wrap ``fn(out, **inputs)`` as a Prefect task keyed on content and code.
+def cached_stage(produces: type[Manifest]) -> Callable[[Callable[..., None]], Any]:
+    """``@cached_stage(Kind)`` wraps ``fn(out, **inputs)``, which writes a ``Kind`` artifact,
+    as a Prefect task keyed on content and code.
 
     The task's function carries ``cache_key(*args, **kwargs)``, the key a call would have,
-    so that a plan can be drawn without running anything.
+    and ``produces``, so that a plan can be drawn without running anything.
     """
+    return lambda fn: _stage_task(fn, produces)
+
+
+def _stage_task(fn: Callable[..., None], produces: type[Manifest]) -> Any:
     name = fn.__name__
     signature = inspect.signature(fn)
     inputs = [p for p in signature.parameters.values() if p.name != "out"]
@@ -118,12 +126,13 @@ def cached_stage(fn: Callable[..., None]) -> Any:
         return {k: v for k, v in bound.arguments.items() if k != "run"}
 
     def key_of(parameters: dict[str, Any]) -> str:
-        return stage_key(name, fn.__module__, {k: v for k, v in parameters.items() if k != "run"})
+        return stage_key(name, produces.__name__, fn.__module__, {k: v for k, v in parameters.items() if k != "run"})
 
     @functools.wraps(fn)
     def body(*args, **kwargs) -> Manifest:
         run = kwargs.pop("run", None)
         params = parameters_of(args, kwargs)
+        check_kinds(fn, params)
         key = key_of(params)
         final = artifact_dir(name, key)
         # The key's lock is held here: a scratch folder of this key is a killed run's leftover.
@@ -150,7 +159,7 @@ def cached_stage(fn: Callable[..., None]) -> Any:
         os.replace(scratch, final)
         out.dir = final
         run_id = _track(name, params, out, key, run or RunContext())
-        return Manifest(
+        return produces(
             stage=name,
             key=key,
             path=final.relative_to(home()).as_posix(),
@@ -164,6 +173,7 @@ def cached_stage(fn: Callable[..., None]) -> Any:
     body.cache_key = lambda *args, **kwargs: key_of(parameters_of(args, kwargs))
     body.bound_parameters = parameters_of
     body.stage_module = fn.__module__
+    body.produces = produces
     return task(
         body,
         name=name,
@@ -174,6 +184,49 @@ def cached_stage(fn: Callable[..., None]) -> Any:
         retry_delay_seconds=RETRY_DELAY_SECONDS,
         retry_condition_fn=lambda task, task_run, state: transient(state.data),
     )
+
+
+def check_kinds(fn: Callable, params: dict[str, Any]) -> None:
+    """Each manifest is of the kind its parameter names (``labels: WeakLabels``,
+    ``sources: list[SourceSplits]``): two manifests swapped in a call fail here, by name."""
+    hints = _hints(fn)
+    for param, value in params.items():
+        expected = hints.get(param)
+        for v in manifests_in(value):
+            if isinstance(v, Manifest) and expected and not isinstance(v, expected):
+                raise TypeError(f"stage {fn.__name__}: {param} takes {_kind_names(expected)}, got a {type(v).__name__} "
+                                f"(from stage {v.stage})")
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(fn: Callable) -> dict[str, tuple[type, ...]]:
+    """The manifest kinds each parameter of ``fn`` accepts, read off its annotations."""
+    out = {}
+    for param, hint in typing.get_type_hints(fn).items():
+        kinds = tuple(t for t in _flatten_hint(hint) if isinstance(t, type) and issubclass(t, Manifest))
+        if kinds:
+            out[param] = kinds
+    return out
+
+
+def _flatten_hint(hint) -> list:
+    args = typing.get_args(hint)
+    return [t for a in args for t in _flatten_hint(a)] if args else [hint]
+
+
+def _kind_names(kinds: tuple[type, ...]) -> str:
+    return " or ".join(k.__name__ for k in kinds)
+
+
+def manifests_in(value: Any) -> list[Manifest]:
+    """The manifests in a stage argument: itself, or those in a list, tuple or dict of them."""
+    if isinstance(value, Manifest):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [m for v in value for m in manifests_in(v)]
+    return []
 
 
 def transient(error: BaseException) -> bool:

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from models.metrics import accuracy
-from tasks.data import load_split
+from tasks.artifacts import SourceSplits, TrainedModel, splits_of
 from tasks.finetuning import concat, finetune_and_save, raw_inputs
 from tasks.fitting import train_classifier
-from tasks.manifest import Manifest
+from tasks.specs import BackboneConfig, ModelConfig
 from tasks.stage import StageOutput, cached_stage
 
-if TYPE_CHECKING:
-    from flows.config import BackboneConfig, ModelConfig
 
-
-@cached_stage
+@cached_stage(TrainedModel)
 def train_ceiling(
-    out: StageOutput, ceiling: ModelConfig, seed: int, sources: list[Manifest], finetune: BackboneConfig | None = None
+    out: StageOutput, ceiling: ModelConfig, seed: int, sources: list[SourceSplits], finetune: BackboneConfig | None = None
 ) -> None:
     """``finetune``: the backbone to fine-tune on the raw inputs, instead of ``ceiling`` on features."""
     from models.labels import one_hot
 
-    train, val, test = (load_split(sources, s) for s in ("weak_train", "val", "test"))
+    train, val, test = (splits_of(sources, s) for s in ("weak_train", "val", "test"))
     k = train.n_classes
     targets, val_targets = one_hot(train.label, k), one_hot(val.label, k)
     if finetune is not None:
@@ -30,4 +26,4 @@ def train_ceiling(
         probs = finetune_and_save(out, finetune, seed, raw["weak_train"], targets, raw["val"], val_targets, raw["test"])
     else:
         probs = train_classifier(out, ceiling, seed, train.x, targets, val.x, val_targets, test.x)
-    out.facts["test_acc"] = accuracy(probs, test.label)
+    TrainedModel.record(out, test_acc=accuracy(probs, test.label))

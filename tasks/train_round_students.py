@@ -6,42 +6,38 @@ collected by then, with their weak labels), all scored on the seed's test set.
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
 from models.metrics import accuracy_by_cell
 from models.selection import collected_after
-from tasks.data import load_array, load_grid_split, save_array
-from tasks.manifest import Manifest
+from tasks.grid_artifacts import GridData, GridModel, GridSelection, RoundStudents
 from tasks.select_grid import source_rows
+from tasks.specs import ModelConfig
 from tasks.stage import StageOutput, cached_stage
 from tasks.fitting import fit_spec
 
-if TYPE_CHECKING:
-    from flows.config import ModelConfig
 
-
-@cached_stage
+@cached_stage(RoundStudents)
 def train_round_students(
     out: StageOutput,
     model: ModelConfig,
     weak_labels: Literal["hard", "soft"],
     pull_size: int,
-    data: Manifest,
-    weak: Manifest,
-    selection: Manifest,
+    data: GridData,
+    weak: GridModel,
+    selection: GridSelection,
 ) -> None:
     from models.labels import hard_labels
     from models.training import fit_many
 
-    pool, test = load_grid_split(data, "w2s_train"), load_grid_split(data, "test")
-    targets = load_array(weak, "pool_probs")
+    pool, test = data.split("w2s_train"), data.split("test")
+    targets = weak.pool_probs
     if weak_labels == "hard":
         targets = hard_labels(targets)
-    cells = json.loads(data.file("cells.json").read_text())
-    arms = load_array(selection, "arms")  # (seeds, rounds)
+    cells = data.cells
+    arms = selection.series("arms")  # (seeds, rounds)
     n_rounds, n_sources = arms.shape[1], len(cells[0]["true_density"])
     acc = np.empty(arms.shape)
     for i, cell in enumerate(cells):
@@ -55,5 +51,4 @@ def train_round_students(
         eval_ids = np.repeat(np.arange(n_rounds), len(test_rows))
         probs = fit_many(fit_spec(model), pool.x[flat], targets[flat], ids, x_eval, eval_ids, n_rounds, seed=cell["seed"])
         acc[i] = accuracy_by_cell(probs, np.tile(test.label[test_rows], n_rounds), eval_ids, n_rounds)
-    save_array(out.dir, "test_acc", acc)
-    out.facts.update(final_test_acc=float(acc[:, -1].mean()))
+    RoundStudents.write(out, acc)

@@ -7,30 +7,27 @@ source's pool and of ``val`` are saved for the student's assignment step.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
 from models.csl import class_blocks
 from models.metrics import accuracy
-from tasks.data import load_split, save_array
+from tasks.artifacts import SourceSplits, TeacherLabels, splits_of
 from tasks.fitting import fit_spec
-from tasks.manifest import Manifest
+from tasks.specs import ModelConfig
 from tasks.stage import StageOutput, cached_stage
 
-if TYPE_CHECKING:
-    from flows.config import ModelConfig
 
-
-@cached_stage
+@cached_stage(TeacherLabels)
 def train_teachers(
     out: StageOutput, weak: ModelConfig, n_teachers: int, by: Literal["classes", "sources"], seed: int,
-    sources: list[Manifest],
+    sources: list[SourceSplits],
 ) -> None:
     from models.labels import one_hot
     from models.training import fit_classifier, predict_probs
 
-    train, val, test = (load_split(sources, s) for s in ("weak_train", "val", "test"))
+    train, val, test = (splits_of(sources, s) for s in ("weak_train", "val", "test"))
     k = train.n_classes
     if by == "classes":
         blocks = class_blocks(k, n_teachers)
@@ -39,7 +36,7 @@ def train_teachers(
         if n_teachers != len(sources):
             raise ValueError(f"csl by sources: {n_teachers} teachers for {len(sources)} sources")
         member = lambda split, j: split.source == j  # noqa: E731
-    pools = [load_split([s], "w2s_train").x_weak for s in sources]
+    pools = [s.split("w2s_train").x_weak for s in sources]
     pool_probs = [np.empty((n_teachers, len(p), k), np.float32) for p in pools]
     val_probs = np.empty((n_teachers, len(val.label), k), np.float32)
     accuracies = []
@@ -55,10 +52,8 @@ def train_teachers(
             pool_probs[i][j] = predict_probs(fit.net, pool)
         val_probs[j] = predict_probs(fit.net, val.x_weak)
         accuracies.append(accuracy(predict_probs(fit.net, test.x_weak[test_rows]), test.label[test_rows]))
-    for i, probs in enumerate(pool_probs):
-        save_array(out.dir, f"pool_probs_{i}", probs)
-    save_array(out.dir, "val_probs", val_probs)
     # Each specialist's test accuracy on its own block (or source): reported, never used.
-    out.facts.update(n_teachers=n_teachers, by=by, test_acc_in_block=accuracies, mean_test_acc_in_block=float(np.mean(accuracies)))
-    if by == "classes":
-        out.facts["blocks"] = [b.tolist() for b in blocks]
+    TeacherLabels.write(
+        out, pool_probs, val_probs, n_teachers=n_teachers, by=by, test_acc_in_block=accuracies,
+        mean_test_acc_in_block=float(np.mean(accuracies)), blocks=[b.tolist() for b in blocks] if by == "classes" else None,
+    )

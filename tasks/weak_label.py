@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from tasks.data import load_split, save_array
-from tasks.manifest import Manifest
+from tasks.artifacts import SourceSplits, TrainedModel, WeakLabels, splits_of
 from tasks.stage import StageOutput, cached_stage
 
 
-@cached_stage
-def weak_label(out: StageOutput, weak: Manifest, sources: list[Manifest]) -> None:
+@cached_stage(WeakLabels)
+def weak_label(out: StageOutput, weak: TrainedModel, sources: list[SourceSplits]) -> None:
     from models.training import load_classifier, predict_probs
 
-    net = load_classifier(weak.file("model"))
-    for i, source in enumerate(sources):
-        pool = load_split([source], "w2s_train")
-        save_array(out.dir, f"pool_probs_{i}", predict_probs(net, pool.x_weak))
-    val = load_split(sources, "val")
-    save_array(out.dir, "val_probs", predict_probs(net, val.x_weak))
-    out.facts["pool_sizes"] = [int(s.facts["sizes"]["w2s_train"]) for s in sources]
+    net = load_classifier(weak.model_dir)
+    pools = [predict_probs(net, source.split("w2s_train").x_weak) for source in sources]
+    WeakLabels.write(out, pools, predict_probs(net, splits_of(sources, "val").x_weak))

@@ -20,11 +20,11 @@ def test_manifests_count_by_content_not_by_path():
 
 def test_stage_key_follows_its_config_slice_only():
     base, method = load_config(), load_config(None, ["method=overlap_only"])
-    assert stage_key("train_weak", "tasks.train_weak", {"weak": base.weak}) == stage_key(
-        "train_weak", "tasks.train_weak", {"weak": method.weak}
+    assert stage_key("train_weak", "TrainedModel", "tasks.train_weak", {"weak": base.weak}) == stage_key(
+        "train_weak", "TrainedModel", "tasks.train_weak", {"weak": method.weak}
     )
     strong_key = lambda c: stage_key(  # noqa: E731
-        "train_strong", "tasks.train_strong", {"strong": c.strong, "method": c.method, "params": c.method_params}
+        "train_strong", "Student", "tasks.train_strong", {"strong": c.strong, "method": c.method, "params": c.method_params}
     )
     assert strong_key(base) != strong_key(method)
     # Only the chosen method's parameters reach its stage: another method's do not matter.
@@ -41,6 +41,10 @@ def test_code_fingerprint_follows_imports_into_models():
     ingest = code_dependencies("tasks.ingest")
     assert "models.synthetic" in ingest and "models.training" not in ingest
     assert "tasks.stage" not in ingest  # bookkeeping does not invalidate results
+    # Nor do the config types: a key holds the values of the slices a stage reads.
+    assert "tasks.specs" not in ingest and "tasks.specs" not in strong
+    assert "tasks.artifacts" in strong  # how artifacts are laid out does change results' meaning
+    assert "tasks.real_data" not in ingest  # imported by tasks.artifacts for annotations only (TYPE_CHECKING)
     assert code_fingerprint("tasks.ingest") != code_fingerprint("tasks.train_strong")
 
 
@@ -52,3 +56,26 @@ def test_directory_fingerprint_sees_content_and_ignores_datasets_random_state(tm
     assert fingerprint_dir(tmp_path) == first
     (tmp_path / "a.bin").write_bytes(b"abd")
     assert fingerprint_dir(tmp_path) != first
+
+
+def test_the_selection_key_holds_only_what_its_policy_reads():
+    def key(*overrides):
+        selection = load_config(None, list(overrides)).selection.as_read()
+        return stage_key("select_sources", "Selection", "tasks.select_sources", {"selection": selection})
+
+    assert key("selection.epsilon=0.3") == key()  # ucb1 does not read epsilon
+    assert key("selection.policy=epsilon_greedy", "selection.epsilon=0.3") != key("selection.policy=epsilon_greedy")
+    assert key("selection.policy=paper_ucb", "selection.unit=pulls") == key("selection.policy=paper_ucb")
+    assert key("selection.unit=pulls") != key()
+
+
+def test_a_stage_refuses_a_manifest_of_another_kind():
+    """Two manifests swapped in a call fail at once, naming the parameter and the kinds."""
+    import pytest
+
+    from tasks.artifacts import WeakLabels
+    from tasks.weak_label import weak_label
+
+    labels = WeakLabels(stage="weak_label", key="k", path="p", fingerprint="f")
+    with pytest.raises(TypeError, match="weak_label: weak takes TrainedModel, got a WeakLabels"):
+        weak_label.fn(weak=labels, sources=[])

