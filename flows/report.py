@@ -82,8 +82,9 @@ def gather(run_id: str) -> RunReport:
             report.headline, report.sections, seeds = sweep_blocks(cells, grid_axes(config, cells), errors)
         elif kind == "study":
             tables = [files.text(name) for name in files.names() if name.endswith(".md")]
+            # Its metrics are curves over the grid or the rounds (their last points alone would
+            # mislead): the table the study wrote is its headline.
             report.headline = [Markdown(t) for t in tables if t] or [Markdown("This study logged no table.")]
-            report.sections = [("Run metrics", metrics_table(run.data.metrics))] if run.data.metrics else []
             seeds = _study_seeds(run.data.params.get("seeds"))
         else:
             report.headline = experiment_headline(run.data.metrics, run.data.params)

@@ -111,7 +111,9 @@ h2 { font-size: 19px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1
 table { border-collapse: collapse; margin: 8px 0 14px; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #d8dee4; padding: 4px 10px; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; }
-td.num, th.num { text-align: right; }
+td.num, th.num { text-align: right; white-space: nowrap; }
+.md table { font-size: 13.5px; }
+.md td { white-space: nowrap; }
 figure { margin: 12px 0 20px; }
 figure img { max-width: 100%; border: 1px solid #d8dee4; }
 figcaption { color: #59636e; font-size: 13px; }
