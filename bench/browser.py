@@ -198,8 +198,9 @@ def _stop_group(process: subprocess.Popen, grace: float = 5.0) -> None:
 
 
 def image_check_js() -> str:
-    """For every ``img`` of the page: its source's scheme, its natural size, and how many
-    distinct colours a sample of its pixels has (1 for a blank image)."""
+    """For every ``img`` of the page: its source's scheme (and start), its natural size, and
+    how many distinct colours a sample of its pixels has (1 for a blank image, 0 for one
+    that did not load)."""
     return """
     Promise.all([...document.images].map(async (img) => {
       await img.decode().catch(() => null);
@@ -215,6 +216,6 @@ def image_check_js() -> str:
         for (let i = 0; i < data.length; i += step) seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
         colours = seen.size;
       }
-      return {scheme: img.src.split(':')[0], alt: img.alt, width: w, height: h, colours: colours};
+      return {scheme: img.src.split(':')[0], src: img.src.slice(0, 160), alt: img.alt, width: w, height: h, colours: colours};
     }))
     """

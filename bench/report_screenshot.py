@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             issues = problems(facts)
             status |= bool(issues)
             print(json.dumps({"run": run_id, "kind": facts["kind"], "sections": facts["sections"],
-                              "images": facts["images"], "problems": issues, "picture": facts["picture"]}))
+                              "images": [{k: v for k, v in i.items() if k != "src"} for i in facts["images"]],
+                              "problems": issues, "picture": facts["picture"]}))
     return status
 
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
+import threading
 from functools import lru_cache
 from pathlib import Path
 
 PROJECT_PACKAGES = ("models", "tasks")
 # Bookkeeping that cannot change a stage's results: editing it must not invalidate caches.
 BOOKKEEPING = {"tasks", "tasks.stage", "tasks.tracking", "tasks.workspace", "tasks.code_fingerprint", "tasks.manifest"}
+# CPython 3.11 (3.11.7 here) can fail ast.parse run in two threads at once ("SystemError: AST
+# constructor recursion depth mismatch"): a sweep's cells fingerprint their stages in threads.
+_PARSING = threading.Lock()
 
 
 @lru_cache(maxsize=None)
@@ -41,7 +45,9 @@ def _module_file(name: str) -> Path | None:
 def _project_imports(name: str, path: Path) -> frozenset[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    with _PARSING:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
