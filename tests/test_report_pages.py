@@ -5,7 +5,7 @@ its page written by the CLI, then read by headless Chromium from the file alone 
 bench/report_screenshot.py's own functions.
 """
 
-import importlib.util
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -17,12 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_bench(name: str):
-    """A bench/ script by path (bench/ is no package, and `tests` may be shadowed)."""
+    """A bench/ script (bench/ is no package: its folder goes on the path)."""
     sys.path.insert(0, str(ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(name)
 
 
 bench = _load_bench("report_screenshot")
