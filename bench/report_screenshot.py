@@ -29,13 +29,13 @@ import browser  # noqa: E402  (bench/ is no package)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-SMALL = ROOT / "tests" / "small.yaml"
 WIDTH = 1200
 
-# What --make records: one run of each kind, small (seconds each once the cache is warm).
+# What --make records (docs/tracking.md shows these commands): one small run of each kind,
+# run from the repository root.
 MAKE = {
-    "experiment": ["run", str(SMALL)],
-    "sweep": ["sweep", str(SMALL), "method=xent,aux_conf", "seed=0,1", "--name", "report-demo"],
+    "experiment": ["run", "tests/small.yaml"],
+    "sweep": ["sweep", "tests/small.yaml", "method=xent,aux_conf", "seed=0,1", "--name", "report-demo"],
     "study": ["study", "overlap", "seeds=2", "overlap_counts=[5,40]", "detection_check.easy=60",
               "detection_check.hard=60", "detection_check.overlap=60"],
 }

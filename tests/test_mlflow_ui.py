@@ -10,6 +10,8 @@ run. The picture of the sweep's runs is kept in bench/results/mlflow_ui_sweep.pn
 import importlib
 import json
 import os
+import re
+import shlex
 import sys
 import urllib.parse
 from pathlib import Path
@@ -18,13 +20,21 @@ import pytest
 from cli_helpers import run_w2s
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = Path(__file__).resolve().parent / "small.yaml"
 EXPERIMENT = "w2s-sweep"  # a sweep's experiment
 SCREENSHOT = ROOT / "bench" / "results" / "mlflow_ui_sweep.png"
 SIZE = (1600, 1000)
 
-# What fills the store: a sweep of two methods × two seeds, printing JSON that names its runs.
-SWEEP = ["sweep", str(SMALL), "method=xent,aux_conf", "seed=0,1", "--name", "ui-demo", "--json"]
+DOC = ROOT / "docs" / "tracking.md"
+
+
+def doc_commands(marker: str) -> list[list[str]]:
+    """The ``w2s`` commands of docs/tracking.md's code block after ``<!-- marker -->``, split as a shell would."""
+    block = re.search(rf"<!-- {marker} -->\n```bash\n(.*?)```", DOC.read_text(), re.S).group(1)
+    return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("w2s ")]
+
+
+# What fills the store, as the docs show it: a sweep of two methods × two seeds.
+SWEEP, UI, COMPARE = doc_commands("ui-demo")
 
 
 def _load_helper():
@@ -78,11 +88,16 @@ def _artifact_images(images: list[dict], run_id: str) -> dict[str, dict]:
 @pytest.mark.skipif(ui.chromium_binary() is None, reason="chromium is not installed (Debian: apt-get install chromium)")
 def test_mlflow_ui_shows_the_runs_in_the_training_view_and_is_screenshot(tmp_path):
     home = tmp_path / "home"
-    done = run_w2s(home, *SWEEP, timeout=600)
+    assert UI == ["ui"] and COMPARE[:2] == ["compare", "--experiment"]
+    done = run_w2s(home, *SWEEP, "--json", timeout=600)
     assert done.returncode == 0, f"w2s {' '.join(SWEEP)}\n{done.stderr[-2000:]}"
     printed = json.loads(done.stdout)
     cell_ids = [c["mlflow_run_id"] for c in printed["cells"]]
     assert len(cell_ids) == 4
+    compared = run_w2s(home, *COMPARE)
+    assert compared.returncode == 0, compared.stderr
+    assert all(c["mlflow_run_id"][:8] in compared.stdout for c in printed["cells"])
+    assert compared.stdout.splitlines()[0].split()[:4] == ["run", "id", "method", "seed"]
 
     from mlflow.tracking import MlflowClient
 

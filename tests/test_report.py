@@ -7,8 +7,10 @@ End-to-end runs of each kind, rendered in Chromium, are in test_report_pages.py.
 """
 
 import html
+import importlib
 import math
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -271,3 +273,15 @@ def test_a_long_table_is_cut_in_the_note_and_its_figures_kept():
     assert 50 < len(kept) < 400
     nan_note = experiment_note("r", {"pgr": math.nan, "acc_weak": 0.5}, [])
     assert nan_note.startswith("**PGR nan** (accuracy), nan (AUROC) · test accuracy weak 0.500, ceiling nan")
+
+
+def test_the_documented_report_commands_are_the_ones_the_page_tests_run():
+    """docs/tracking.md's report commands: bench/report_screenshot.py's runs (which
+    test_report_pages.py records), then the two forms of ``w2s report``."""
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "bench"))
+    bench = importlib.import_module("report_screenshot")
+    doc = (root / "docs" / "tracking.md").read_text()
+    block = re.search(r"<!-- report-demo -->\n```bash\n(.*?)```", doc, re.S).group(1)
+    commands = [shlex.split(line)[1:] for line in block.splitlines()]
+    assert commands == [*bench.MAKE.values(), ["report", "RUN_ID"], ["report", "RUN_ID", "--out", "FILE.html"]]

@@ -70,6 +70,10 @@ def _table_cells(markdown: str) -> list[str]:
 def test_an_experiment_page_shows_its_headline_figure_stages_and_provenance(home):
     printed = _record(home, "experiment")
     facts = _page(home, "experiment", printed)
+    out = home / "elsewhere" / "FILE.html"
+    done = run_w2s(home, "report", printed["mlflow_run_id"], "--out", str(out))
+    assert done.returncode == 0 and done.stdout.strip() == str(out)
+    assert out.read_text().split("<footer>")[0] == (home / "reports" / f"{printed['mlflow_run_id']}.html").read_text().split("<footer>")[0]
     m = printed["metrics"]
     assert f"PGR {m['pgr']:.3f} (accuracy), {m['pgr_auroc']:.3f} (AUROC)" in facts["text"]
     assert f"accuracy\t{m['acc_weak']:.3f}\t{m['acc_ceiling']:.3f}\t{m['acc_w2s']:.3f}" in facts["text"]
