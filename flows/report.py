@@ -208,7 +208,8 @@ def provenance(run, experiment: str, seeds: str) -> list[tuple[str, str]]:
         ("artifacts", info.artifact_uri),
     ]
     if "mlflow.parentRunId" in tags:
-        of = f"sweep {tags['w2s.sweep']}" if "w2s.sweep" in tags else "run"
+        of = (f"sweep {tags['w2s.sweep']}" if "w2s.sweep" in tags
+              else f"{tags['w2s.study']} study" if "w2s.study" in tags else "run")
         items.insert(1, ("part of", f"{of} {tags['mlflow.parentRunId']}"))
     return items
 
