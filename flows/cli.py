@@ -648,7 +648,7 @@ def _report(args) -> int:
     except ReportError as e:
         raise UserError(str(e)) from None
     except OSError as e:
-        raise UserError(f"cannot write the report to {e.filename or args.out}: {e.strerror}") from None
+        raise UserError(f"cannot write the report to {args.out or e.filename}: {e.strerror}") from None
     print(path)
     return 0
 
