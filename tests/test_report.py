@@ -3,7 +3,8 @@
 Runs are recorded into a real MLflow store of a fresh workspace by flows/tracking.py's own
 functions (the ones the flows call), with chosen metrics, so that every figure the report
 shows can be checked against what was recorded; the HTML formatting is checked on its own.
-End-to-end runs of each kind, rendered in Chromium, are in test_report_pages.py.
+The command line in subprocesses is the slow test here; end-to-end runs of each kind,
+rendered in Chromium, are in test_report_pages.py.
 """
 
 import html
@@ -199,6 +200,7 @@ def test_what_cannot_be_reported_is_one_line(workspace, tmp_path):
         gather(other * 6)
 
 
+@pytest.mark.slow
 def test_the_cli_reports_in_one_line_and_never_imports_torch(workspace, tmp_path):
     missing = run_w2s(workspace, "report", "0" * 32)
     assert missing.returncode == 2 and missing.stdout == ""
@@ -217,6 +219,10 @@ def test_the_cli_reports_in_one_line_and_never_imports_torch(workspace, tmp_path
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [str(out), "[] 0"] and out.read_text().startswith("<!DOCTYPE html>")
     assert "Downloading artifacts" not in done.stderr
+    refused = run_w2s(workspace, "ui", "--experiment", "nope")
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "w2s: error: experiment 'nope' not found (experiments: Default, w2s-tests)"
+    ]
 
 
 def test_w2s_ui_serves_the_newest_runs_experiment_in_the_training_view(workspace, tmp_path):
@@ -236,10 +242,6 @@ def test_w2s_ui_serves_the_newest_runs_experiment_in_the_training_view(workspace
     with pytest.raises(LookupError, match="experiment 'nope' not found"):
         served_experiment("nope")
     assert experiment_url("http://127.0.0.1:5000", "3") == "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning"
-    refused = run_w2s(workspace, "ui", "--experiment", "nope")
-    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
-        "w2s: error: experiment 'nope' not found (experiments: Default, old-w2s, someone-elses, w2s-tests)"
-    ]
 
 
 # --- the page and the note, formatted on their own ---
