@@ -7,7 +7,8 @@
     w2s compare [--experiment E] [--filter TAG=V ...] [--metrics m1,m2] [--out DIR]
     w2s serve [--file deployments/prefect.yaml]
     w2s server start|stop|status [--json]
-    w2s ui [--port 5000]
+    w2s ui [--port 5000] [--experiment NAME]
+    w2s report RUN_ID [--out FILE.html]
     w2s sources [--json]
 
 Heavy modules (Prefect, MLflow, torch) are imported only once the arguments are known
@@ -140,7 +141,15 @@ def _parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="open the MLflow UI on the workspace's store")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (loopback unless told otherwise)")
+    ui.add_argument("--experiment", metavar="NAME", help="the experiment whose address is printed (default: the newest run's)")
     ui.set_defaults(handler=_ui)
+
+    # --- w2s report ---
+    report = sub.add_parser("report", help="write one experiment, sweep or study run as a self-contained HTML page")
+    report.add_argument("run_id", metavar="RUN_ID", help="the MLflow run id (or its start, as the run summary prints it)")
+    report.add_argument("--out", metavar="FILE.html", help="where the page goes (default: W2S_HOME/reports/RUN_ID.html)")
+    report.set_defaults(handler=_report)
+    # --- end w2s report ---
 
     sources = sub.add_parser("sources", help="list the named sources: bundled sets and NLP benchmark tasks (source=NAME)")
     sources.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
@@ -623,9 +632,37 @@ def _ui(args) -> int:
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", mlflow_uri(),
            "--default-artifact-root", mlflow_artifact_root(), "--host", args.host, "--port", str(args.port), "--workers", "1"]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    print(f"MLflow UI for {root} on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    # --- the address of the experiment served, in the UI's model-training view ---
+    from flows.mlflow_ui import experiment_url, served_experiment
+
+    try:
+        served = served_experiment(args.experiment)
+    except LookupError as e:
+        raise UserError(str(e)) from None
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    what = f"experiment {served[1]}" if served else "no runs yet"
+    print(f"MLflow UI for {root} ({what}; Ctrl-C to stop):", file=sys.stderr)
+    print(experiment_url(f"http://{host}:{args.port}", served[0] if served else None), flush=True)
+    sys.stderr.flush()
+    # --- end ---
     os.execvpe(cmd[0], cmd, env)
     return 0  # not reached
+
+
+def _report(args) -> int:
+    """``w2s report RUN_ID``: flows/report.py writes the page; this prints where."""
+    configure_environment()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from flows.report import ReportError, write_report
+
+    try:
+        path = write_report(args.run_id, Path(args.out) if args.out else None)
+    except ReportError as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"cannot write the report to {args.out or e.filename}: {e.strerror}") from None
+    print(path)
+    return 0
 
 
 if __name__ == "__main__":

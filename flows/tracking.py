@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -10,7 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from flows.config import JobConfig
+from flows.config import ExperimentConfig, JobConfig
+from flows.run_note import NOTE_TAG, experiment_note, table_note
+from flows.study_config import SweepConfig
 from tasks import tracking
 from tasks.stage import RunContext
 
@@ -36,6 +39,7 @@ def parent_run(
     if not within:
         close_orphaned_runs(c, experiment)
     tags = {"w2s.config_hash": config.fingerprint(), "w2s.git_commit": git_commit(), **(tags or {})}
+    tags["w2s.kind"] = run_kind(config)
     tags = {**tags, "w2s.host": socket.gethostname(), "w2s.pid": str(os.getpid())}
     if flow_run_id:
         tags["prefect.flow_run_id"] = flow_run_id
@@ -51,6 +55,13 @@ def parent_run(
         c.set_terminated(run_id, "FAILED")
         raise
     c.set_terminated(run_id, "FINISHED")
+
+
+def run_kind(config: JobConfig) -> str:
+    """What a parent run records: one ``experiment`` (a sweep's cells too), a ``sweep``, or a ``study``."""
+    if isinstance(config, ExperimentConfig):
+        return "experiment"
+    return "sweep" if isinstance(config, SweepConfig) else "study"
 
 
 def close_orphaned_runs(c, experiment: str) -> None:
@@ -73,18 +84,32 @@ def _alive(pid: int) -> bool:
     return True
 
 
+STAGES_FILE = "stages.json"  # the parent run's stage records: cached or computed, seconds, runs
+FIGURES = (".png", ".jpg", ".jpeg", ".svg")
+
+
 def record_outcome(
-    run: RunContext, metrics: dict, stages: dict[str, dict], plots: list[Path], tags: dict | None = None
+    run: RunContext, metrics: dict, stages: dict[str, dict], plots: list[Path], tags: dict | None = None,
+    table: str | None = None,
 ) -> None:
-    """Headline figures (nested dicts are flattened to dotted names), cache hits and ``tags`` as tags, plots."""
+    """Headline figures (nested dicts are flattened to dotted names), cache hits and ``tags`` as
+    tags, plots, the stage records, and the run page's description: the experiment's headline
+    metrics, or a sweep's or study's own ``table``, above the figures."""
     c = tracking.client()
     tracking.log_metrics(c, run.parent_run_id, tracking.flatten(metrics))
     tags = {**(tags or {}), **{f"w2s.cached.{name}": str(r["cached"]).lower() for name, r in stages.items()}}
     tags["w2s.cache_hits"] = ",".join(n for n, r in stages.items() if r["cached"]) or "none"
     tags["w2s.retries"] = str(sum(r["retries"] for r in stages.values()))  # stages retried after transient I/O faults
+    figures = [p.name for p in plots if p.suffix.lower() in FIGURES]
+    footer = f"`w2s report {run.parent_run_id}` writes this run as one HTML page."
+    tags[NOTE_TAG] = (
+        table_note(run.parent_run_id, table, figures, footer) if table is not None
+        else experiment_note(run.parent_run_id, metrics, figures, footer)
+    )
     tracking.set_tags(c, run.parent_run_id, tags)
     for plot in plots:
         c.log_artifact(run.parent_run_id, str(plot))
+    c.log_text(run.parent_run_id, json.dumps(stages, indent=1, sort_keys=True), STAGES_FILE)
 
 
 def record_curves(run: RunContext, rows: list[dict], step: str) -> None:
@@ -96,9 +121,10 @@ def record_curves(run: RunContext, rows: list[dict], step: str) -> None:
 def finish_study(run: RunContext, stages: dict[str, dict], files: list[Path], metrics: dict, out_dir: str | None) -> dict:
     """Close a study or sweep: its report ``files`` (the table first) and headline ``metrics``
     go to the parent run, the files also to ``out_dir``; returns what every study's result shares."""
-    record_outcome(run, metrics, stages, files)
+    table = files[0].read_text()
+    record_outcome(run, metrics, stages, files, table=table)
     return {
-        "table": files[0].read_text(),
+        "table": table,
         "written": publish(files, out_dir),
         "stages": stages,
         "mlflow_run_id": run.parent_run_id,

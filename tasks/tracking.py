@@ -39,19 +39,32 @@ def client() -> MlflowClient:
 _ready: set[str] = set()  # the SQLite stores this process has opened once
 
 
+# The MLflow UI's kind for experiments of trained models (as opposed to GenAI apps):
+# runs, params, metrics and artifacts rather than traces and prompts.
+EXPERIMENT_KIND_TAG, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
+
+
 def experiment_id(c: MlflowClient, name: str) -> str:
     found = c.get_experiment_by_name(name)
     if found is not None:
+        mark_training_experiment(c, found)
         return found.experiment_id
     # A local store keeps its artifacts in the workspace; a server decides for itself.
     location = mlflow_artifact_root() if mlflow_uri().startswith("sqlite:") else None
     try:
-        return c.create_experiment(name, artifact_location=location)
+        return c.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: TRAINING_KIND})
     except MlflowException:  # another run created it a moment ago
         found = c.get_experiment_by_name(name)
         if found is None:
             raise
         return found.experiment_id
+
+
+def mark_training_experiment(c: MlflowClient, experiment) -> None:
+    """Declare an experiment made before experiments carried their kind a model-training one;
+    a kind someone chose for it stays."""
+    if EXPERIMENT_KIND_TAG not in experiment.tags:
+        c.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
