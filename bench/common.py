@@ -47,3 +47,12 @@ def machine() -> dict:
     except (OSError, StopIteration):
         pass
     return {"platform": platform.platform(), "cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
+
+
+def stop_servers(folder: Path) -> None:
+    """Stop the local Prefect server of every workspace under ``folder`` (each one's first
+    ``w2s`` command started it)."""
+    from flows.server import stop_server
+
+    for server in folder.rglob("server/state.json"):
+        stop_server(server.parent.parent)

@@ -52,7 +52,7 @@ def main() -> None:
     from tasks.real_data import source_fingerprint
     from tasks.stage import RunContext
 
-    config = load_config(None, ["source=ucla_courses", f"source.max_rows={args.texts}", f"backbone.batch_size={args.batch_size}"])
+    config = load_config(None, ["source=ucla_courses", f"source.max_rows={args.texts}", f"strong.backbone.batch_size={args.batch_size}"])
     source, encoder = config.data.sources[0], config.backbone.encoder
 
     @flow(name="embed-bench")

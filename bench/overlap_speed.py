@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import stop_servers  # noqa: E402
 from common import EMPTY_FLOW, RESULTS, ROOT, env, machine, timed  # noqa: E402
 
 
@@ -53,6 +54,7 @@ def main() -> None:
     assert all(s["cached"] for s in json.loads(out)["stages"].values()), "the rerun was not fully cached"
     cold_home = base / "cold"
     fully_cold_s = timed(study, env(cold_home))[0]
+    stop_servers(base)
     shutil.rmtree(base, ignore_errors=True)
 
     ratio = statistics.median(project_s) / statistics.median(sklearn_s)

@@ -4,6 +4,7 @@
     w2s plan [CONFIG.yaml] [key=value ...] [--refresh STAGE ...] [--from STAGE ...] [--json]
     w2s sweep [SWEEP.yaml] [CONFIG.yaml] [key=v1,v2 ...] [--runner threads|dask] [--out DIR] [--json]
     w2s study overlap|selection|methods [CONFIG.yaml] [key=value ...] [--out DIR] [--json]
+    w2s ladder [CONFIG.yaml] models=A,B,C [mode=probe|finetune|lora] [seeds=N] [key=value ...] [--out DIR] [--json]
     w2s compare [--experiment E] [--filter TAG=V ...] [--metrics m1,m2] [--out DIR]
     w2s serve [--file deployments/prefect.yaml]
     w2s server start|stop|status [--json]
@@ -109,6 +110,17 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
     _server_option(sweep)
     sweep.set_defaults(handler=_sweep)
+
+    ladder = sub.add_parser("ladder", help="a ladder of pretrained models, small to large: every (weak < strong) pair's W2S run")
+    ladder.add_argument(
+        "items", nargs="*", metavar="[CONFIG.yaml] models=A,B,C key=value",
+        help="the models (small to large), ladder settings (mode, seeds, finetune_lrs) and experiment overrides",
+    )
+    ladder.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here")
+    ladder.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    ladder.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    _server_option(ladder)
+    ladder.set_defaults(handler=_ladder)
 
     study = sub.add_parser("study", help="run a study: overlap density, source selection (RESEARCH.md §1), methods (§2–§4)")
     study.add_argument("name", choices=sorted(STUDIES), help="which study")
@@ -562,6 +574,40 @@ def _server(args) -> int:
     return 0
 
 
+def _ladder(args) -> int:
+    config = _ladder_config(args.items)
+    configure_environment(args.verbose, prefect_api=True, no_server=args.no_server)
+    from flows.ladder import ladder
+
+    return _execute(args, "ladder", lambda: ladder(config, args.out))
+
+
+def _ladder_config(items: list[str]):
+    """``models=A,B,C`` and the ladder's other settings by name; every other ``key=value`` and
+    a config file are the pairs' experiment config."""
+    import yaml
+
+    from flows.config import ConfigError, build_config, read_yaml_mapping
+    from flows.study_config import LadderConfig
+
+    config_file, overrides = _split_items(items)
+    spec: dict = {"overrides": []}
+    try:
+        if config_file:
+            spec["base"] = read_yaml_mapping(config_file)
+        for item in overrides:
+            key, _, raw = item.partition("=")
+            if key in ("models", "finetune_lrs"):
+                spec[key] = [yaml.safe_load(v) if key == "finetune_lrs" else v for v in split_top_level(raw) if v]
+            elif key in ("mode", "seeds", "experiment"):
+                spec[key] = yaml.safe_load(raw)
+            else:
+                spec["overrides"].append(item)
+        return build_config([spec], schema=LadderConfig)
+    except ConfigError as e:
+        raise UserError(str(e)) from None
+
+
 def _study(args) -> int:
     schema, flow = STUDIES[args.name]
     config = _config(args.items, _load(schema))
@@ -577,10 +623,9 @@ def format_summary(result: dict) -> str:
         f"accuracy   weak {_num(m['acc_weak'])}   ceiling {_num(m['acc_ceiling'])}   w2s {_num(m['acc_w2s'])} ({result['method']}){oracle}",
         f"PGR        {_num(m['pgr'])} (accuracy)   {_num(m['pgr_auroc'])} (AUROC)" + _gap_warning(m),
     ]
-    if result.get("backbone"):
-        b = result["backbone"]
-        how = "fine-tuned" if b["mode"] == "finetune" else "frozen features, heads on top"
-        lines.append(f"backbone   {b['name']} ({how})")
+    for side, b in result.get("backbones", {}).items():
+        how = {"probe": "frozen features, a head on top", "finetune": "fine-tuned", "lora": "LoRA adapters"}[b["mode"]]
+        lines.append(f"backbone   {side} {b['name']} ({how})")
     if "acc_hard_w2s" in m:
         lines.append(
             f"hard-only  weak {_num(m['acc_hard_weak'])}   ceiling {_num(m['acc_hard_ceiling'])}   w2s {_num(m['acc_hard_w2s'])}"

@@ -51,9 +51,8 @@ class JobConfig(Section):
 class ExperimentConfig(JobConfig):
     seed: int = Field(0, ge=0)
     data: DataConfig = DataConfig()
-    backbone: BackboneConfig = BackboneConfig()
     weak: ModelConfig = ModelConfig()
-    ceiling: ModelConfig = ModelConfig()
+    ceiling: ModelConfig = Field(ModelConfig(), description="the strong model on ground truth: strong.backbone's, by default")
     strong: StrongConfig = StrongConfig()
     method: Method = "xent"
     methods: MethodParams = MethodParams()
@@ -70,21 +69,36 @@ class ExperimentConfig(JobConfig):
 
     @model_validator(mode="after")
     def _text_has_a_backbone(self):
-        """Text is encoded by the bundled MiniLM unless another backbone is named. Settled here,
-        once, so that the recorded config and every stage name the encoder that ran."""
+        """The strong side reads text through the bundled MiniLM unless another backbone is
+        named. Settled here, once, so that the recorded config and every stage name the
+        encoder that ran."""
         text = any(getattr(s, "text_column", None) or getattr(s, "benchmark", None) for s in self.data.sources)
-        if not self.backbone.name and text:
-            object.__setattr__(self, "backbone", self.backbone.model_copy(update={"name": DEFAULT_TEXT_BACKBONE}))
+        if self.strong.backbone is None and text:
+            default = self.strong.model_copy(update={"backbone": BackboneConfig(name=DEFAULT_TEXT_BACKBONE)})
+            object.__setattr__(self, "strong", default)
+        return self
+
+    @model_validator(mode="after")
+    def _backbones_fit(self):
+        """A backbone reads text or images; the ceiling is the strong model itself, trained on
+        ground truth, so it has the student's backbone (the papers' ceiling)."""
+        for side in ("weak", "strong"):
+            if getattr(self, side).backbone is not None and self.data.kind != "dataset":
+                raise ValueError(f"{side}.backbone: a backbone reads text or images; the {self.data.kind} sources are vectors")
+        if self.ceiling.backbone is not None and self.ceiling.backbone != self.strong.backbone:
+            raise ValueError(
+                "ceiling.backbone: the ceiling is the strong model trained on ground truth and uses strong.backbone; "
+                "set strong.backbone (or leave ceiling.backbone unset)"
+            )
         return self
 
     @model_validator(mode="after")
     def _finetune_fits(self):
-        if self.backbone.mode != "finetune":
-            return self
-        if not self.backbone.name:
-            raise ValueError("backbone.mode: finetune needs a backbone.name")
-        if self.method in ("csl", "bootstrap"):
-            raise ValueError(f"method: '{self.method}' trains several models on features; with backbone.mode=finetune use one of xent, xent_hard, aux_conf, adapt_conf, overlap_only")
+        if self.strong.finetuned is not None and self.method in ("csl", "bootstrap"):
+            raise ValueError(
+                f"method: '{self.method}' trains several models on features; with strong.backbone.mode="
+                f"{self.strong.backbone.mode} use one of xent, xent_hard, aux_conf, adapt_conf, overlap_only"
+            )
         return self
 
     @model_validator(mode="after")
@@ -169,7 +183,23 @@ def build_config(
     try:
         return schema.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_first_error(e)) from None
+        raise ConfigError(_first_error(e, data)) from None
+
+
+def _config_path(loc: tuple, data: Any) -> list:
+    """An error's location as the config's keys: without the tags pydantic inserts for a
+    discriminated union's member (``data.sources.0.dataset.colour`` is ``data.sources.0.colour``)."""
+    path, node = [], data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and part != loc[-1]:
+            continue
+        path.append(part)
+        node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
+    return path
+
+
+def _has(node: dict | list, part: Any) -> bool:
+    return part in node if isinstance(node, dict) else isinstance(part, int) and part < len(node)
 
 
 PRESETS = Path(__file__).parent / "presets"
@@ -223,12 +253,25 @@ def _source_shorthand(data: dict, key: str, raw: str) -> tuple[dict, str | None]
     return data, "data.sources.0." + key.removeprefix("source.")
 
 
+# Keys a config no longer has, and what to write instead.
+MOVED = {
+    "backbone": "each side names its model now: strong.backbone=NAME for the student and its ceiling, "
+    "weak.backbone=NAME for the weak model (backbone.mode=finetune is strong.backbone.mode=finetune, "
+    "backbone.lora=true is strong.backbone.mode=lora, backbone.K is strong.backbone.K)",
+}
+
+
+def _unknown(key: str) -> ConfigError:
+    top = key.split(".")[0]
+    return ConfigError(f"{key}: {MOVED[top]}" if top in MOVED else f"unknown config key '{key}'")
+
+
 def _merge(base: dict, update: dict, prefix: str) -> dict:
     out = dict(base)
     for k, v in update.items():
         key = f"{prefix}{k}"
         if k not in base:
-            raise ConfigError(f"unknown config key '{key}'")
+            raise _unknown(key)
         out[k] = _merge(base[k], v, f"{key}.") if isinstance(base[k], dict) and isinstance(v, dict) else v
     return out
 
@@ -246,18 +289,26 @@ def _set(data: dict, dotted: str, value: Any) -> None:
                 node[int(part)] = value
             else:
                 node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
+        elif isinstance(node, dict) and (part in node or (last and i > 0)):
+            # A key a section may lack (its defaults not written out, as in strong.backbone's
+            # {name: …}) is set, and validation refuses it if the section has no such field.
             if last:
                 node[part] = value
             else:
+                if node[part] is None:  # an optional section not set yet (strong.backbone.mode=…)
+                    node[part] = {}
+                elif isinstance(node[part], str):  # a section given by its name (strong.backbone=minilm)
+                    node[part] = {"name": node[part]}
                 node = node[part]
         else:
-            raise ConfigError(f"unknown config key '{where}'")
+            raise _unknown(where)
 
 
-def _first_error(e: ValidationError) -> str:
+def _first_error(e: ValidationError, data: Any = None) -> str:
     err = e.errors()[0]
-    key = ".".join(str(p) for p in err["loc"])
+    key = ".".join(str(p) for p in _config_path(err["loc"], data))
+    if err["type"] == "extra_forbidden":
+        return str(_unknown(key))
     msg = err["msg"].removeprefix("Value error, ")
     given = err.get("input")
     shown = "" if isinstance(given, (dict, list)) or given is None else f" (got {given!r})"

@@ -19,13 +19,14 @@ from flows.config import ExperimentConfig
 from flows.runner import Forcing, StageRunner
 from tasks.detect_overlap import detect_overlap
 from tasks.embed import backbone_fingerprint, embed
-from tasks.artifacts import Evaluation, OverlapDiagnostic, Selection, SourceSplits
+from tasks.artifacts import DatasetRows, Embedding, Evaluation, OverlapDiagnostic, Selection, SourceSplits
 from tasks.evaluate import evaluate
 from tasks.ingest import ingest
 from tasks.ingest_dataset import ingest_dataset
 from tasks.make_splits import check_same_classes, make_splits
 from tasks.real_data import resolve_source
 from tasks.select_sources import check_budget, select_sources
+from tasks.specs import BackboneConfig, ModelConfig
 from tasks.stage import RunContext
 from tasks.train_ceiling import train_ceiling
 from tasks.train_strong import train_strong
@@ -40,27 +41,38 @@ def w2s_experiment(config: ExperimentConfig, refresh: tuple[str, ...] = (), reru
         return run_experiment(config, run, refresh, rerun_from)
 
 
-def ingest_sources(stage: StageRunner, config: ExperimentConfig) -> list[SourceSplits]:
-    """Every source's splits. A real dataset is read once, embedded once per backbone, then
-    split with the seed; generated sources are drawn split by split."""
+def ingest_sources(
+    stage: StageRunner, config: ExperimentConfig, strong: BackboneConfig | None = None, weak: BackboneConfig | None = None,
+) -> list[SourceSplits]:
+    """Every source's splits. A real dataset is read once, embedded once per backbone (the
+    strong side's for its features, the weak side's, if it names one, for the weak view),
+    then split with the seed; generated sources are drawn split by split. ``strong`` and
+    ``weak``: the backbones, if not the config's sides' (a ladder names them per model)."""
     data = config.data
     if data.kind != "dataset":
         task = data.task if data.kind == "synthetic" else None
         return [stage(ingest, source=s, task=task, splits=data.splits, seed=config.seed) for s in data.sources]
-    encoder = config.backbone.encoder
-    weights = backbone_fingerprint(encoder.name) if encoder.name else None
+    strong, weak = strong or config.strong.backbone, weak or config.weak.backbone
     splits = []
     for source in data.sources:
         # A hub source's revision is pinned to the commit it names now: that commit is in the key.
         pinned, fingerprint = resolve_source(source)
         rows = stage(ingest_dataset, source=pinned, data_fingerprint=fingerprint)
-        embedded = stage(embed, backbone=encoder, weights=weights, data=rows) if encoder.name else None
+        embedded, weak_embedded = (embedding(stage, b, rows) for b in (strong, weak))
         splits.append(stage(
             make_splits, weak_view=data.weak_view, splits=data.splits, balance=source.balance, seed=config.seed,
-            data=rows, embedded=embedded,
+            data=rows, embedded=embedded, weak_embedded=weak_embedded,
         ))
     check_same_classes(splits)
     return splits
+
+
+def embedding(stage: StageRunner, backbone: BackboneConfig | None, rows: DatasetRows) -> Embedding | None:
+    """A backbone's frozen features of every row (cached once per data and backbone), or None."""
+    if backbone is None:
+        return None
+    encoder = backbone.encoder
+    return stage(embed, backbone=encoder, weights=backbone_fingerprint(encoder.name), data=rows)
 
 
 @dataclass(frozen=True)
@@ -79,11 +91,12 @@ def experiment_stages(stage, config: ExperimentConfig) -> ExperimentOutputs:
     seed = config.seed
     sources = ingest_sources(stage, config)
     check_budget(config.selection, sources)
-    weak = stage(train_weak, weak=config.weak, seed=seed, sources=sources)
+    weak = stage(train_weak, **weak_model(config.weak), seed=seed, sources=sources)
     labels = stage(weak_label, weak=weak, sources=sources)
-    # Fine-tuning settings reach the strong stages only when they fine-tune (else no cache key has them).
-    finetune = config.backbone if config.backbone.mode == "finetune" else None
-    ceiling = stage(train_ceiling, ceiling=config.ceiling, seed=seed, sources=sources, finetune=finetune)
+    # A side's backbone settings reach its stages only when it trains the backbone itself
+    # (else the features, by the splits' fingerprint, are all a head's key needs).
+    finetune = config.strong.finetuned
+    ceiling = stage(train_ceiling, ceiling=config.ceiling.head(), seed=seed, sources=sources, finetune=finetune)
     overlap = stage(detect_overlap, overlap=config.overlap, labels=labels, sources=sources)
     selection = stage(
         select_sources, selection=config.selection.as_read(), overlap=config.overlap, seed=seed, labels=labels,
@@ -93,12 +106,12 @@ def experiment_stages(stage, config: ExperimentConfig) -> ExperimentOutputs:
     if config.method == "csl":  # each level of specialists is cached like the weak model
         csl = config.method_params
         teachers = [
-            stage(train_teachers, weak=config.weak, n_teachers=n, by=csl.by, seed=seed, sources=sources,
+            stage(train_teachers, weak=config.weak.head(), n_teachers=n, by=csl.by, seed=seed, sources=sources,
                   label=f"teachers_{n}")
             for n in csl.teachers[1:]
         ]
     student = stage(
-        train_strong, strong=config.strong, method=config.method, params=config.method_params, seed=seed,
+        train_strong, strong=config.strong.head(), method=config.method, params=config.method_params, seed=seed,
         selection=selection, labels=labels, sources=sources, teachers=teachers, finetune=finetune,
     )
     evaluation = stage(evaluate, weak=weak, ceiling=ceiling, student=student, sources=sources)
@@ -118,7 +131,8 @@ def run_experiment(
     return {
         "metrics": evaluation.metrics,
         "method": config.method,
-        "backbone": {"name": config.backbone.name, "mode": config.backbone.mode} if config.backbone.name else None,
+        "backbones": {side: {"name": b.name, "mode": b.mode} for side in ("weak", "strong")
+                      if (b := getattr(config, side).backbone) is not None},
         "select_on": evaluation.select_on,
         "overlap": out.overlap.info.sources,
         "selection": out.selection.info.model_dump(),
@@ -130,6 +144,12 @@ def run_experiment(
 
 
 DATA_FACTS = ("source", "sizes", "test_from", "benchmark", "revision", "empty_dropped")
+
+
+def weak_model(weak: ModelConfig) -> dict:
+    """train_weak's model arguments: the head on the weak view's features (a backbone's, if
+    the weak side names one), or the weak backbone itself when it trains it."""
+    return {"weak": weak.head(), "finetune": weak.finetuned}
 
 
 def data_facts(sources: list[SourceSplits]) -> list[dict]:

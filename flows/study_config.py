@@ -258,3 +258,70 @@ class SweepConfig(JobConfig):
 
 def cell_label(axes: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in axes.items())
+
+
+class LadderConfig(JobConfig):
+    """A ladder of pretrained models of one family, from small to large (RESEARCH.md §5).
+
+    Each model is trained once on ground truth of ``weak_train`` (the strong recipe: the
+    ``ceiling`` section's head on its frozen features, or the model fine-tuned): it is the
+    ceiling of its own size and the teacher of every larger one. Then every (weak < strong)
+    pair's W2S student is trained on the weak model's labels. N models cost N ground-truth
+    fits and N(N-1)/2 students. A pair's config is the experiment's defaults updated by
+    ``base`` (a ``source: NAME`` in it applies that preset first) and ``overrides``; the
+    models replace its sides' backbones, each with ``mode`` (and its own ``finetune_lrs``
+    entry, if given) and every other backbone setting from ``strong.backbone``. Without a
+    source named, the ladder reads the bundled course titles (``source=ucla_courses``).
+    """
+
+    FREE_FORM: ClassVar[tuple[str, ...]] = ("base",)
+
+    experiment: str = Field("w2s-ladder", min_length=1)
+    # By default the pretrained family this machine has offline: MiniLM cut to 1, 2 and all 6 layers.
+    models: tuple[str, ...] = Field(("minilm:1", "minilm:2", "minilm"), min_length=2,
+                                    description="backbone names from small to large (NAME, NAME:k, folders)")
+    mode: Literal["probe", "finetune", "lora"] = "probe"
+    finetune_lrs: tuple[float, ...] = Field((), description="one fine-tuning learning rate per model (default: strong.backbone's)")
+    seeds: int = Field(1, ge=1, description="seeds 0 .. seeds-1")
+    base: dict = {}
+    overrides: tuple[str, ...] = ()
+
+    DEFAULT_SOURCE: ClassVar[str] = "ucla_courses"  # a ladder that names no source: the bundled course titles
+
+    @model_validator(mode="after")
+    def _ladder_is_valid(self):
+        if len(set(self.models)) != len(self.models):
+            raise ValueError(f"models: each model once, got {list(self.models)}")
+        if self.finetune_lrs and len(self.finetune_lrs) != len(self.models):
+            raise ValueError(f"finetune_lrs: one per model ({len(self.models)}), got {len(self.finetune_lrs)}")
+        config = self.experiment_config(0)  # the pairs' config is valid, and says what the ladder can do
+        if config.data.kind != "dataset":
+            raise ValueError("models: a ladder of pretrained models reads text or images; name a real source (source=NAME)")
+        if config.method == "csl":
+            raise ValueError("method: csl trains specialised weak teachers; a ladder's teachers are its models")
+        return self
+
+    def experiment_config(self, seed: int):
+        """The config every pair of ``seed`` shares (its sides' backbones are the ladder's models)."""
+        from flows.config import ExperimentConfig, build_config, preset_first
+
+        named = "source" in self.base or "data" in self.base or any(
+            o.startswith(("source", "data.sources")) for o in self.overrides
+        )
+        base = self.base if named else {"source": self.DEFAULT_SOURCE, **self.base}
+        # The strong side's backbone settings are every model's; its name is the ladder's to set.
+        fixed = {"experiment": self.experiment, "seed": seed, "strong": {"backbone": {"name": self.models[-1]}}}
+        return build_config([*preset_first(base), fixed], self.overrides, schema=ExperimentConfig)
+
+    def backbones(self, config) -> list:
+        """Each model's backbone settings: ``config``'s strong side's, with the model's name,
+        the ladder's mode and its own learning rate."""
+        from tasks.specs import BackboneConfig
+
+        settings = config.strong.backbone.model_dump() if config.strong.backbone else {}
+        lrs = self.finetune_lrs or [settings.get("finetune_lr", BackboneConfig.model_fields["finetune_lr"].default)] * len(self.models)
+        return [BackboneConfig(**{**settings, "name": m, "mode": self.mode, "finetune_lr": lr}) for m, lr in zip(self.models, lrs)]
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """(weak, strong) model indices: every smaller model teaches every larger one."""
+        return list(itertools.combinations(range(len(self.models)), 2))

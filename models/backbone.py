@@ -56,13 +56,13 @@ def load_pretrained(loader, name: str, what: str, **kwargs):
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if "ignore_mismatched_sizes" in first:  # the details went to a report that is not shown
                 first = "the weights' shapes differ from its config.json"
-            raise BackboneUnavailable(f"backbone.name: {path} is not a compatible checkpoint ({what}): {first}") from e
+            raise BackboneUnavailable(f"backbone {path} is not a compatible checkpoint ({what}): {first}") from e
         if not isinstance(e, OSError):
             raise
         raise BackboneUnavailable(
             f"backbone '{name}' cannot be loaded ({what}): it is not a local folder and the hub is "
             "unreachable or has no such model; save it with save_pretrained where the hub is "
-            "reachable and set backbone.name to that folder"
+            "reachable and name that folder as the backbone (strong.backbone=DIR, weak.backbone=DIR)"
         ) from e
 
 
@@ -126,6 +126,23 @@ def inspect_backbone(name: str) -> BackboneInfo:
         hidden_size=getattr(config, "hidden_size", None), decoder_lm=is_decoder_lm(config),
         auto_pooling=resolve_pooling("auto", config),
     )
+
+
+def parameter_count(name: str) -> int:
+    """Parameters of the model ``name`` stands for (cut to its first k layers for ``NAME:k``),
+    counted on the meta device: no weights are read or allocated."""
+    from transformers import AutoConfig, AutoModel
+
+    ref = resolve_backbone(name)
+    config = load_pretrained(AutoConfig, name, "config")
+    _check_cut(ref, layer_count(config))
+    if ref.layers is not None:
+        config = _cut_config(config, ref.layers)
+    with torch.device("meta"), _quiet_transformers():
+        model = AutoModel.from_config(config)
+    if getattr(model.config, "is_encoder_decoder", False) and hasattr(model, "get_encoder"):
+        model = model.get_encoder()
+    return int(sum(p.numel() for p in model.parameters()))
 
 
 def _check_cut(ref: BackboneRef, total: int | None) -> None:

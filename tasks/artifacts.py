@@ -92,7 +92,7 @@ class SourceSplits(Artifact):
             return table.column("text").to_pylist()
         if "pixels" in table.column_names:
             return column_array(table, "pixels").reshape(-1, *self.info.image_shape)
-        raise ValueError(f"backbone.mode: finetune needs text or images; source '{self.name}' has numeric features")
+        raise ValueError(f"a fine-tuned backbone needs text or images; source '{self.name}' has numeric features")
 
     def _table(self, split: str):
         from datasets import load_from_disk
@@ -232,8 +232,9 @@ class TrainedModel(Artifact):
         n_train: int | None = None
         best_epoch: int | None = None
         epochs_run: int | None = None
-        finetuned: bool = False
+        finetuned: bool = False  # a fine-tuned backbone (reads raw inputs), not a head on features
         precision: str | None = None
+        input_range: list[float] | None = None  # the training images' range, how it scales images
 
     MODEL: ClassVar[str] = "model"
 

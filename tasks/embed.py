@@ -64,7 +64,7 @@ def embed(out: StageOutput, backbone: EncoderConfig, weights: str, data: Dataset
         encoder = ImageEncoder(backbone.name, backbone.pooling, backbone.normalize)
         inputs = inputs.reshape(len(inputs), *rows.image_shape)
     else:
-        raise DataError(f"backbone.name: source '{rows.source}' has numeric features; a backbone encodes text or images")
+        raise DataError(f"backbone {backbone.name}: source '{rows.source}' has numeric features; a backbone encodes text or images")
     started = time.perf_counter()
     features = encoder.encode(inputs, backbone.batch_size, progress=ProgressLog(f"embed {rows.source}"))
     seconds = time.perf_counter() - started

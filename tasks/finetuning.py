@@ -1,8 +1,8 @@
-"""What the strong stages do in ``backbone.mode=finetune``: train the backbone itself, on the
-rows' raw text or pixels, instead of a head on frozen features."""
+"""What a side's stages do when it trains its backbone (``backbone.mode`` finetune or lora):
+train the backbone itself, on the rows' raw text or pixels, instead of a head on frozen
+features; and its soft labels of raw inputs afterwards."""
 
 from __future__ import annotations
-
 
 import numpy as np
 
@@ -32,7 +32,7 @@ def finetune_spec(backbone: BackboneConfig):
         epochs=backbone.finetune_epochs, lr=backbone.finetune_lr, batch_size=backbone.finetune_batch_size,
         grad_accum=backbone.grad_accum, weight_decay=backbone.weight_decay, lr_schedule=backbone.lr_schedule,
         dropout=backbone.train_dropout, max_length=backbone.max_length, truncation_side=backbone.truncation_side,
-        drop_long=backbone.drop_long, lora=backbone.lora, lora_rank=backbone.lora_rank, pooling=backbone.pooling,
+        drop_long=backbone.drop_long, lora=backbone.mode == "lora", lora_rank=backbone.lora_rank, pooling=backbone.pooling,
         grad_checkpointing=backbone.grad_checkpointing, precision=backbone.precision,
     )
 
@@ -63,6 +63,20 @@ def finetune_and_save(
     probs = finetune_predict(result.model, encode(test_inputs))
     save_finetuned(result, TrainedModel.model_path(out))
     TrainedModel.write_fit(
-        out, probs, result.history, result.best_epoch, n_train=len(targets), finetuned=True, precision=result.precision
+        out, probs, result.history, result.best_epoch, n_train=len(targets), finetuned=True, precision=result.precision,
+        input_range=None if isinstance(inputs, list) else [lo, hi],
     )
     return probs
+
+
+def finetuned_probs(model: TrainedModel, inputs) -> np.ndarray:
+    """A fine-tuned model's soft labels of raw inputs: texts, or images scaled to 8 bits by
+    the range of the images it trained on (as it saw them)."""
+    from models.backbone import to_uint8
+    from models.finetune import load_finetuned, predict_soft
+
+    net = load_finetuned(model.model_dir)
+    if isinstance(inputs, list):
+        return predict_soft(net, texts=inputs)
+    lo, hi = model.info.input_range
+    return predict_soft(net, images=to_uint8(inputs, lo, hi))

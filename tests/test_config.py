@@ -82,6 +82,6 @@ def test_csl_settings_the_data_cannot_hold_are_refused(overrides, message):
 
 
 def test_a_text_source_is_encoded_by_minilm_unless_told_otherwise():
-    assert load_config(None, ["source=ucla_courses", "backbone.name=null"]).backbone.name == "minilm"
-    assert load_config(None, ["source=ucla_courses", "backbone.name=/some/encoder"]).backbone.name == "/some/encoder"
-    assert load_config(None, ["source=spam7"]).backbone.name is None  # numeric: the raw columns
+    assert load_config(None, ["source=ucla_courses", "strong.backbone=null"]).strong.backbone.name == "minilm"
+    assert load_config(None, ["source=ucla_courses", "strong.backbone.name=/some/encoder"]).strong.backbone.name == "/some/encoder"
+    assert load_config(None, ["source=spam7"]).strong.backbone is None  # numeric: the raw columns

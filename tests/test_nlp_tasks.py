@@ -426,7 +426,7 @@ def test_a_named_task_brings_its_papers_defaults():
     burns = load_config(None, ["source=sciq"])
     source = burns.data.sources[0]
     assert (source.benchmark, source.balance, source.max_rows, source.max_test_rows, source.seed) == ("sciq", False, 20_000, 10_000, 0)
-    assert burns.backbone.name == "minilm" and burns.selection.policy == "all" and burns.data.weak_view.kind == "bow"
+    assert burns.strong.backbone.name == "minilm" and burns.selection.policy == "all" and burns.data.weak_view.kind == "bow"
     eleuther = load_config(None, ["source=anli-r2", "source.seed=3"]).data.sources[0]
     assert (eleuther.balance, eleuther.max_rows, eleuther.max_test_rows, eleuther.seed) == (True, 20_500, 1_000, 3)
 
@@ -480,7 +480,7 @@ def test_bad_benchmark_settings_name_the_key(overrides, names):
 
 
 def test_a_benchmark_task_without_a_backbone_is_encoded_by_the_bundled_minilm():
-    assert load_config(None, ["source=boolq", "backbone.name=null"]).backbone.name == "minilm"
+    assert load_config(None, ["source=boolq", "strong.backbone=null"]).strong.backbone.name == "minilm"
 
 
 def test_the_hub_loader_reads_a_repository_and_names_a_loading_script(tmp_path, save_benchmark_copy):

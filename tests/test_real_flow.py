@@ -33,7 +33,7 @@ def _run(*overrides):
 
 def test_a_method_change_on_text_recomputes_neither_embeddings_nor_the_weak_model(tmp_path):
     csv = _text_csv(tmp_path / "reviews.csv")
-    base = [f"source.path={csv}", "source.label_column=topic", "source.text_column=review", "backbone.name=minilm", "seed=11"]
+    base = [f"source.path={csv}", "source.label_column=topic", "source.text_column=review", "strong.backbone.name=minilm", "seed=11"]
     first = _run(*base)
     assert not first["stages"]["embed"]["cached"]
     assert first["metrics"]["acc_ceiling"] > 0.9  # MiniLM separates the two topics
@@ -61,7 +61,7 @@ def _stage_metrics(result: dict, stage: str) -> dict:
 
 
 def test_a_vision_backbone_by_path_embeds_images_for_the_strong_side(tiny_vit):
-    result = _run("source=digits", f"backbone.name={tiny_vit}", "source.max_rows=300", "ceiling.arch=linear", "strong.arch=linear")
+    result = _run("source=digits", f"strong.backbone.name={tiny_vit}", "source.max_rows=300", "ceiling.arch=linear", "strong.arch=linear")
     assert not result["stages"]["embed"]["cached"]
     # The strong side sees the ViT's 32 features; the weak side the 4x4 pooled image.
     assert _stage_metrics(result, "embed")["dim"] == 32
@@ -80,9 +80,9 @@ def test_a_budget_larger_than_a_real_pool_names_the_source(tmp_path):
 def test_finetune_mode_trains_the_backbone_with_lora_and_keeps_frozen_features_for_overlap(tmp_path):
     csv = _text_csv(tmp_path / "reviews.csv", n=160)
     base = [
-        f"source.path={csv}", "source.label_column=topic", "source.text_column=review", "backbone.name=minilm",
-        "backbone.mode=finetune", "backbone.lora=true", "backbone.finetune_epochs=1", "backbone.finetune_batch_size=32",
-        "backbone.finetune_lr=0.001", "seed=5",
+        f"source.path={csv}", "source.label_column=topic", "source.text_column=review", "strong.backbone.name=minilm",
+        "strong.backbone.mode=lora", "strong.backbone.finetune_epochs=1", "strong.backbone.finetune_batch_size=32",
+        "strong.backbone.finetune_lr=0.001", "seed=5",
     ]
     result = _run(*base)
     assert 0.5 < result["metrics"]["acc_ceiling"] <= 1.0
