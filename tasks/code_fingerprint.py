@@ -67,17 +67,17 @@ def _project_imports(name: str, path: Path) -> frozenset[str]:
 
 
 def _runtime_nodes(tree: ast.AST):
-    """Every node but those under ``if TYPE_CHECKING:`` (imports for annotations, never run)."""
-    todo = [tree]
+    """Every statement that can run, nested ones included (an import is a statement, so no
+    expression needs a look), but those under ``if TYPE_CHECKING:`` (imports for annotations)."""
+    todo = list(tree.body)
     while todo:
         node = todo.pop()
         yield node
-        for child in ast.iter_child_nodes(node):
-            test = child.test if isinstance(child, ast.If) else None
-            if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
-                todo.extend(child.orelse)
-            else:
-                todo.append(child)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            todo.extend(getattr(node, field, ()))
 
 
 def code_dependencies(module: str) -> list[str]:
