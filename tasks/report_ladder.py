@@ -14,6 +14,11 @@ from tasks.plots import pyplot, save
 from tasks.stage import StageOutput, cached_stage
 
 
+# Below this gap between a pair's ceiling and its teacher (mean test accuracy), the matrix
+# shows the gap instead of a PGR (the table keeps both, flagged by the run's gap warnings).
+MIN_GAP = 0.01
+
+
 @cached_stage(StudyReport)
 def report_ladder(out: StageOutput, cells: list[dict], config: dict) -> None:
     """``cells``: one result per (weak, strong, seed); ``config``: the ladder's, recorded in
@@ -65,13 +70,16 @@ def _plot(models: list[str], rows: list[dict], truth: dict[str, dict], sizes: di
     index = {m: k for k, m in enumerate(models)}
     pgr = np.full((len(models), len(models)), np.nan)
     for r in rows:
-        pgr[index[r["axes"]["weak"]], index[r["axes"]["strong"]]] = r["pgr"]
-    finite = pgr[np.isfinite(pgr)]  # a pair whose ceiling equals its teacher has no PGR
+        i, j = index[r["axes"]["weak"]], index[r["axes"]["strong"]]
+        gap = r["acc_ceiling"] - r["acc_weak"]
+        if gap < MIN_GAP:  # the stronger model is no better on ground truth: a PGR would be noise
+            heat.text(j, i, f"no gap\n({gap:+.3f})", ha="center", va="center", fontsize=8)
+        else:
+            pgr[i, j] = r["pgr"]
+            heat.text(j, i, f"{r['pgr']:.2f}", ha="center", va="center", color="white" if r["pgr"] < 0.5 else "black")
+    finite = pgr[np.isfinite(pgr)]
     low, high = (min(0.0, finite.min()), max(1.0, finite.max())) if finite.size else (0.0, 1.0)
     shown = heat.imshow(pgr, cmap="viridis", vmin=low, vmax=high)
-    for (i, j), value in np.ndenumerate(pgr):
-        if np.isfinite(value):
-            heat.text(j, i, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.5 else "black")
     heat.set(xticks=range(len(models)), yticks=range(len(models)), xlabel="strong student", ylabel="weak teacher",
              title="PGR (accuracy)")
     heat.set_xticklabels(models, rotation=30, ha="right")
