@@ -220,6 +220,9 @@ def configure_environment(verbose: bool = False, prefect_api: bool = False, no_s
     if "PREFECT_API_URL" not in os.environ:
         os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Its client's counterpart: on a terminal Prefect's client would otherwise print a
+    # first-run telemetry notice into the command's output (and over --quiet).
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     # Prefect's temporary API gives up after 20 s; on a busy 2-core machine its start alone can take longer.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     # Caches that libraries would otherwise put in the user's home or /tmp live in the workspace.
