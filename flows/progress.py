@@ -64,7 +64,7 @@ class Bar:
 
     def eta(self, now: float) -> float | None:
         rate = self.rate(now)
-        if rate is None or self.total is None:
+        if rate is None or self.total is None or self.done >= self.total:
             return None
         return max(self.total - self.done, 0) / rate
 
