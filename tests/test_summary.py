@@ -1,4 +1,4 @@
-"""The run summary's lines that warn about PGR and name the strong backbone."""
+"""The run summary's lines that warn about PGR and name each side's backbone."""
 
 from flows.cli import format_summary
 
@@ -20,7 +20,9 @@ def test_the_summary_says_which_gap_is_wrong():
     assert "warning" not in fine
 
 
-def test_the_summary_names_the_backbone():
-    frozen = _summary({}, backbone={"name": "minilm", "mode": "embed"})
-    assert "backbone   minilm (frozen features, heads on top)" in frozen
-    assert "backbone" not in _summary({}, backbone=None)
+def test_the_summary_names_each_sides_backbone():
+    both = _summary({}, backbones={"weak": {"name": "minilm:2", "mode": "probe"},
+                                   "strong": {"name": "minilm", "mode": "lora"}})
+    assert "backbone   weak minilm:2 (frozen features, a head on top)" in both
+    assert "backbone   strong minilm (LoRA adapters)" in both
+    assert "backbone" not in _summary({}, backbones={})
