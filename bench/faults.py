@@ -33,8 +33,10 @@ from flows.server import stop_server  # noqa: E402  (light: the standard library
 
 SMALL = ROOT / "tests" / "small.yaml"
 # A student that trains for some seconds, so that a kill can land inside train_strong.
+# A student that trains for several seconds (about 5 s on 2 cores), so that a kill lands
+# inside its epochs; the resumed and the reference run each train it in full.
 SLOW_STUDENT = ["strong.arch=mlp", "strong.hidden=256", "strong.optimizer=adam", "strong.lr=0.001",
-                "strong.batch_size=8", "strong.epochs=400", "strong.patience=400"]
+                "strong.batch_size=8", "strong.epochs=60", "strong.patience=60"]
 # Fails the first array write of the run with EIO, as a flaky disk would, then behaves.
 FLAKY_DISK = """
 import errno, sys
