@@ -131,7 +131,7 @@ def test_editing_a_models_file_invalidates_exactly_the_stages_that_run_it(done, 
 def test_plan_and_run_agree_on_every_forced_stage_of_the_derived_list():
     """Every stage the wiring lists (csl's teacher levels included) can be forced either way,
     and the plan names exactly the stages the run then recomputes."""
-    config = load_config(SMALL, ["seed=302", "method=csl", "methods.csl.by=sources", "methods.csl.teachers=[1,2]"])
+    config = load_config(SMALL, ["seed=302", "method=csl", "method.by=sources", "method.teachers=[1,2]"])
     w2s_experiment(config)
     names = stage_names(config)
     assert {"teachers_2", "train_teachers"} <= set(names)
