@@ -12,6 +12,7 @@ import pytest
 from flows.config import load_config
 from flows.experiment import w2s_experiment
 from flows.plan import plan_experiment, stage_names
+from models.methods import METHODS
 from tasks.code_fingerprint import code_dependencies
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -51,7 +52,7 @@ def test_an_unchanged_config_is_all_cached(done):
 
 
 def test_a_method_change_reruns_the_student_and_its_evaluation_only(done):
-    config = done.model_copy(update={"method": "xent_hard"})
+    config = done.model_copy(update={"method": METHODS["xent_hard"].Params()})
     steps = plan_experiment(config)
     would = _would(steps)
     assert would["train_strong"] == "run" and ("config", "method: xent → xent_hard") in _reasons(steps, "train_strong")
