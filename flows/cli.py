@@ -1,10 +1,10 @@
 """``w2s``: a thin command line over the flows.
 
-    w2s run [CONFIG.yaml] [key=value ...] [--refresh STAGE ...] [--from STAGE ...] [--json]
+    w2s run [CONFIG.yaml] [key=value ...] [--refresh STAGE ...] [--from STAGE ...] [--json] [--quiet]
     w2s plan [CONFIG.yaml] [key=value ...] [--refresh STAGE ...] [--from STAGE ...] [--json]
-    w2s sweep [SWEEP.yaml] [CONFIG.yaml] [key=v1,v2 ...] [--runner threads|dask] [--out DIR] [--json]
-    w2s study overlap|selection|methods [CONFIG.yaml] [key=value ...] [--out DIR] [--json]
-    w2s ladder [CONFIG.yaml] models=A,B,C [mode=probe|finetune|lora] [seeds=N] [key=value ...] [--out DIR] [--json]
+    w2s sweep [SWEEP.yaml] [CONFIG.yaml] [key=v1,v2 ...] [--runner threads|dask] [--out DIR] [--json] [--quiet]
+    w2s study overlap|selection|methods [CONFIG.yaml] [key=value ...] [--out DIR] [--json] [--quiet]
+    w2s ladder [CONFIG.yaml] models=A,B,C [mode=probe|finetune|lora] [seeds=N] [key=value ...] [--out DIR] [--json] [--quiet]
     w2s compare [--experiment E] [--filter TAG=V ...] [--metrics m1,m2] [--out DIR]
     w2s serve [--file deployments/prefect.yaml]
     w2s server start|stop|status [--json]
@@ -27,7 +27,9 @@ import logging
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from flows.server import LocalServer, ServerError
 
@@ -87,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     _rerun_options(run)
     run.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    _quiet_option(run)
     _server_option(run)
     run.set_defaults(handler=_run)
 
@@ -108,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here")
     sweep.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     sweep.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    _quiet_option(sweep)
     _server_option(sweep)
     sweep.set_defaults(handler=_sweep)
 
@@ -119,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     ladder.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here")
     ladder.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     ladder.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    _quiet_option(ladder)
     _server_option(ladder)
     ladder.set_defaults(handler=_ladder)
 
@@ -128,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here (e.g. bench/results)")
     study.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     study.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    _quiet_option(study)
     _server_option(study)
     study.set_defaults(handler=_study)
 
@@ -169,6 +175,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_option(parser) -> None:
+    parser.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="print only the result: no stage lines or progress (an error still prints its one line)",
+    )
+
+
 def _server_option(parser) -> None:
     parser.add_argument(
         "--no-server", action="store_true",
@@ -207,6 +220,9 @@ def configure_environment(verbose: bool = False, prefect_api: bool = False, no_s
     if "PREFECT_API_URL" not in os.environ:
         os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Its client's counterpart: on a terminal Prefect's client would otherwise print a
+    # first-run telemetry notice into the command's output (and over --quiet).
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     # Prefect's temporary API gives up after 20 s; on a busy 2-core machine its start alone can take longer.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     # Caches that libraries would otherwise put in the user's home or /tmp live in the workspace.
@@ -342,15 +358,16 @@ def _config(items: list[str], schema=None):
         raise UserError(str(e)) from None
 
 
-def _execute(args, what: str, call) -> int:
+def _execute(args, what: str, call, coming=None) -> int:
     """Run a flow; a failure is one line (the traceback with -v), the MLflow run is marked
-    FAILED. Bad input found once the data is read exits 2, like a bad config; anything else 1."""
+    FAILED. Bad input found once the data is read exits 2, like a bad config; anything else 1.
+    ``coming``: the stages the flow will call, for the live display to list as waiting."""
     from models.errors import BackboneUnavailable
     from tasks.errors import DataError
 
     prefect_api_ready()
     try:
-        with prefect_settings():
+        with prefect_settings(), progress_display(args, coming):
             result = call()
     except (DataError, BackboneUnavailable) as e:
         if args.verbose:
@@ -373,6 +390,35 @@ def _execute(args, what: str, call) -> int:
         print(f"w2s: error: {len(failed)} cell(s) of the {what} failed: {failed[0]['cell']}: {failed[0]['error']}", file=sys.stderr)
         return 1
     return 0
+
+
+@contextmanager
+def progress_display(args, coming=None) -> Iterator[None]:
+    """What a command shows while its flow runs (flows/progress.py): with stderr on a
+    terminal, a live view of the stages and the bars of long loops; else (a pipe, a log file,
+    ``--json``, ``-v``) one line per stage and a progress line now and then; with
+    ``--quiet``, nothing (errors excepted)."""
+    from flows import progress
+
+    if args.quiet:
+        logging.getLogger("w2s").setLevel(logging.ERROR)
+        yield
+        return
+    live = not (args.json or args.verbose) and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    board = progress.Board(live=live)
+    if live and coming is not None:
+        board.plan(coming())
+    progress.install(board)
+    try:
+        if live:
+            from flows.progress_live import LiveView
+
+            with LiveView(board):
+                yield
+        else:
+            yield
+    finally:
+        progress.install(None)
 
 
 def _check_hub_sources(configs: list) -> None:
@@ -418,8 +464,10 @@ def _run(args) -> int:
     refresh, rerun_from = _stages(args, config)  # read off the DAG's wiring: Prefect is configured by now
 
     from flows.experiment import w2s_experiment
+    from flows.plan import coming_stages
 
-    return _execute(args, "experiment", lambda: w2s_experiment(config, refresh, rerun_from))
+    return _execute(args, "experiment", lambda: w2s_experiment(config, refresh, rerun_from),
+                    coming=lambda: coming_stages(config))
 
 
 def _plan(args) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows import tracking
+from flows import progress, tracking
 from flows.config import ExperimentConfig
 from flows.experiment import ingest_sources
 from flows.runner import StageRunner, tally_stages
@@ -79,6 +79,7 @@ def ladder(config: LadderConfig, out_dir: str | None = None) -> dict:
     tags = {"w2s.ladder": ",".join(config.models)}
     with tracking.parent_run(config, flow_run_id, "ladder", tags=tags) as run:
         shared, stages, cells = StageRunner(run), {}, []
+        progress.expect_cells(config.seeds * len(config.pairs()), "pairs")
         for seed in range(config.seeds):
             experiment = config.experiment_config(seed)
             models = rungs(shared, experiment, config.backbones(experiment))
@@ -86,8 +87,9 @@ def ladder(config: LadderConfig, out_dir: str | None = None) -> dict:
                 weak, strong = models[i], models[j]
                 name = f"{weak.backbone.name} -> {strong.backbone.name}"
                 pair_tags = {**tags, "w2s.weak_model": weak.backbone.name, "w2s.strong_model": strong.backbone.name}
-                with tracking.parent_run(_pair_config(experiment, weak, strong), flow_run_id, f"{name}/seed{seed}",
-                                         within=run, tags=pair_tags) as pair_run:
+                with progress.cell(f"{name}/seed{seed}"), tracking.parent_run(
+                    _pair_config(experiment, weak, strong), flow_run_id, f"{name}/seed{seed}", within=run, tags=pair_tags,
+                ) as pair_run:
                     stage = StageRunner(pair_run)
                     evaluation = pair_stages(stage, experiment, weak, strong)
                     metrics = evaluation.info.metrics

@@ -11,7 +11,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows import tracking
+from flows import progress, tracking
 from flows.experiment import run_experiment
 from flows.runner import StageRunner, tally_stages
 from flows.study_config import MethodsStudyConfig
@@ -24,6 +24,7 @@ def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dic
     flow_run_id = flow_run.get_id()
     with tracking.parent_run(config, flow_run_id, "methods-study") as run:
         cells, run_ids, stages = [], [], {}
+        progress.expect_cells(len(config.pairs()) * config.seeds)
         for setting in config.settings:
             for seed in range(config.seeds):
                 for variant in config.variants:
@@ -32,7 +33,7 @@ def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dic
                     cell = config.cell(setting, variant, seed)
                     tags = {"w2s.study": "methods", "w2s.setting": setting, "w2s.variant": variant}
                     name = f"{setting}/{variant}/seed{seed}"
-                    with tracking.parent_run(cell, flow_run_id, name, within=run, tags=tags) as cell_run:
+                    with progress.cell(name), tracking.parent_run(cell, flow_run_id, name, within=run, tags=tags) as cell_run:
                         result = run_experiment(cell, cell_run)
                     tally_stages(stages, result["stages"])
                     m = result["metrics"]

@@ -67,12 +67,15 @@ class StageList:
     run (under their labels: ``teachers_2``, …), touching no cache and running nothing."""
 
     names: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)  # each call's name, as the runner records it
 
     def __call__(self, stage, *args, label: str | None = None, **kwargs) -> Manifest:
         for name in (stage.name, label):  # a stage is named by either
             if name and name not in self.names:
                 self.names.append(name)
         step = label or stage.name
+        if step not in self.steps:
+            self.steps.append(step)
         return stage.fn.produces(stage=stage.name, key=step, path="", fingerprint=PENDING + step)
 
 
@@ -81,6 +84,17 @@ def stage_names(config: ExperimentConfig) -> list[str]:
     listed = StageList()
     experiment_stages(listed, config)
     return listed.names
+
+
+def coming_stages(config: ExperimentConfig) -> list[str]:
+    """The stages a run of ``config`` will call, in order, for a display to show as waiting;
+    none where listing them would read data (a local or hub dataset's fingerprint)."""
+    data = config.data
+    if data.kind == "dataset" and not all(s.bundled for s in data.sources):
+        return []
+    listed = StageList()
+    experiment_stages(listed, config)
+    return listed.steps
 
 
 def _why_new(stage: str, module: str, params: dict) -> list[tuple[str, str]]:

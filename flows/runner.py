@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from flows import progress
 from tasks.locks import lock_manager
 from tasks.manifest import Manifest
 from tasks.stage import RunContext, cache_intact, cache_record, manifests_in
@@ -66,18 +67,20 @@ class StageRunner:
         force = bool(reasons)
         started = time.perf_counter()
         run = replace(self.run, label=label) if label else self.run
-        state = stage.with_options(
-            result_storage=prefect_results(), refresh_cache=force, cache_policy=_serializable(stage.cache_policy)
-        )(*args, run=run, return_state=True, **kwargs)
-        manifest = state.result()  # raises the stage's own error if it failed
-        cached = state.name == "Cached"
+        with progress.stage(name) as shown:
+            state = stage.with_options(
+                result_storage=prefect_results(), refresh_cache=force, cache_policy=_serializable(stage.cache_policy)
+            )(*args, run=run, return_state=True, **kwargs)
+            manifest = state.result()  # raises the stage's own error if it failed
+            cached = shown.cached = state.name == "Cached"
         record = self.records.setdefault(name, {"cached": True, "seconds": 0.0, "runs": 0, "computed": 0, "retries": 0})
         record["cached"] = record["cached"] and cached
         record["seconds"] = round(record["seconds"] + time.perf_counter() - started, 3)
         record["runs"] += 1
         record["computed"] += 0 if cached else 1
         record["retries"] += 0 if cached else manifest.attempts - 1
-        log.info("%-15s %s  %.2fs", name, "cached" if cached else "computed", time.perf_counter() - started)
+        if not progress.live():  # a live display shows it instead
+            log.info("%-15s %s  %.2fs", name, "cached" if cached else "computed", time.perf_counter() - started)
         return manifest
 
 

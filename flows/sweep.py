@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.transactions import CommitMode, transaction
 
-from flows import tracking
+from flows import progress, tracking
 from flows.experiment import run_experiment
 from flows.runner import StageRunner, tally_stages
 from flows.study_config import SweepConfig, cell_label
@@ -54,7 +54,7 @@ def run_cell(config: SweepConfig, axes: dict, within: RunContext) -> dict:
     # Inside a task, a stage's transaction would be committed (and its lock released) only
     # when the whole cell ends, holding up every other cell that needs that stage: commit
     # each stage as soon as it finishes.
-    with transaction(commit_mode=CommitMode.EAGER):
+    with transaction(commit_mode=CommitMode.EAGER), progress.cell(label):
         with tracking.parent_run(cell, flow_run.get_id(), label, within=within, tags=tags) as cell_run:
             return run_experiment(cell, cell_run)
 
@@ -63,10 +63,13 @@ def run_cell(config: SweepConfig, axes: dict, within: RunContext) -> dict:
 def sweep(config: SweepConfig, out_dir: str | None = None) -> dict:
     with tracking.parent_run(config, flow_run.get_id(), f"sweep-{config.name}", tags={"w2s.sweep": config.name}) as run:
         combos = config.combinations()
+        progress.expect_cells(len(combos))
         futures = [run_cell.submit(config, axes, run) for axes in combos]
         cells, failed, stages = [], [], {}
         for axes, future in zip(combos, futures):
             future.wait()
+            # A cell on a Dask worker reports to no board of this process: it counts here.
+            progress.cell_finished(cell_label(axes), failed=future.state.is_failed())
             if future.state.is_failed():
                 error = future.state.result(raise_on_failure=False)
                 failed.append({"cell": cell_label(axes), "axes": axes, "error": f"{type(error).__name__}: {error}"})

@@ -12,6 +12,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from models import progress
 from models.batching import Padding
 from models.classifier import Classifier, SoftLabelClassifier
 
@@ -31,7 +32,8 @@ def make_trainer(
     """A Trainer without the per-step extras small models cannot afford.
 
     No progress bar, logger, summary, sanity pass or checkpoint files: per-epoch figures
-    live on the module and the best weights are kept in memory by :class:`KeepBest`.
+    live on the module and the best weights are kept in memory by :class:`KeepBest`. Its
+    steps are counted on the process's progress meter (:class:`MeterSteps`), if one listens.
     """
     return L.Trainer(
         max_epochs=max_epochs,
@@ -45,8 +47,37 @@ def make_trainer(
         num_sanity_val_steps=0,
         deterministic=deterministic,
         accumulate_grad_batches=accumulate_grad_batches,
-        callbacks=callbacks or [],
+        callbacks=[*(callbacks or []), MeterSteps()],
     )
+
+
+class MeterSteps(L.Callback):
+    """Counts a fit's training steps on a :func:`models.progress.meter`: ``epochs`` when an
+    epoch is one full batch (L-BFGS), ``steps`` otherwise. Early stopping closes it short."""
+
+    meter: progress.Meter | None = None
+
+    def on_train_start(self, trainer, module):
+        if not progress.reporting():
+            return
+        per_epoch = trainer.num_training_batches
+        known = isinstance(per_epoch, int) and trainer.max_epochs and trainer.max_epochs > 0
+        self.meter = progress.meter("epochs" if per_epoch == 1 else "steps", per_epoch * trainer.max_epochs if known else None)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if self.meter is not None:
+            self.meter.advance()
+
+    def on_train_end(self, trainer, module):
+        self._close()
+
+    def on_exception(self, trainer, module, exception):
+        self._close()
+
+    def _close(self):
+        if self.meter is not None:
+            self.meter.close()
+            self.meter = None
 
 
 class KeepBest(L.Callback):
@@ -241,6 +272,7 @@ def fit_many(
     train, held = Padding(rank[train_ids], n_problems), Padding(rank[eval_ids], n_problems)
     probs = np.empty((len(x_eval), target_probs.shape[-1]), dtype=np.float32)
     start = 0
+    fitted = progress.meter("problems", n_problems)
     while start < n_problems:
         stop, width = start + 1, max(train.counts[start], held.counts[start], 1)
         while stop < n_problems:
@@ -254,6 +286,8 @@ def fit_many(
         )
         held.unpad(replica_probs(fit.net, held.pad(x_eval, start, stop)), probs, start, stop)
         start = stop
+        fitted.update(start)
+    fitted.close()
     return probs
 
 

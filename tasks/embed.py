@@ -8,20 +8,16 @@ method and weak model reuses it.
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
-
 from models.backbone_names import resolve_backbone
+from models.progress import meter
 from tasks.artifacts import DatasetRows, Embedding
 from tasks.errors import DataError
 from tasks.manifest import hash_files
 from tasks.specs import EncoderConfig
 from tasks.stage import StageOutput, cached_stage
-
-
-log = logging.getLogger("w2s")
 
 
 def backbone_fingerprint(name: str) -> str:
@@ -66,25 +62,11 @@ def embed(out: StageOutput, backbone: EncoderConfig, weights: str, data: Dataset
     else:
         raise DataError(f"backbone {backbone.name}: source '{rows.source}' has numeric features; a backbone encodes text or images")
     started = time.perf_counter()
-    features = encoder.encode(inputs, backbone.batch_size, progress=ProgressLog(f"embed {rows.source}"))
+    with meter(f"encode {rows.input_kind}s", len(inputs)) as encoded:
+        features = encoder.encode(inputs, backbone.batch_size, progress=encoded.update)
     seconds = time.perf_counter() - started
     Embedding.write(
         out, features, too_long, source=rows.source, device=str(encoder.model.device),
         items_per_second=round(len(features) / max(seconds, 1e-9), 1), **facts,
     )
 
-
-class ProgressLog:
-    """Logs ``done/total`` and the rate every ``every`` seconds, and at the end of a long job."""
-
-    def __init__(self, what: str, every: float = 10.0):
-        self.what, self.every = what, every
-        self.started = self.last = time.perf_counter()
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - self.last < self.every and (done < total or now - self.started < self.every):
-            return
-        self.last = now
-        rate = done / max(now - self.started, 1e-9)
-        log.info("%s: %d/%d (%.0f%%), %.0f/s", self.what, done, total, 100 * done / max(total, 1), rate)

@@ -14,8 +14,8 @@ from tasks.plots import pyplot, save
 from tasks.stage import StageOutput, cached_stage
 
 
-# Below this gap between a pair's ceiling and its teacher (mean test accuracy), the matrix
-# shows the gap instead of a PGR (the table keeps both, flagged by the run's gap warnings).
+# Below this gap between a pair's ceiling and its teacher (mean test accuracy), the table and
+# the matrix show the gap instead of a PGR (the JSON keeps both).
 MIN_GAP = 0.01
 
 
@@ -36,7 +36,7 @@ def report_ladder(out: StageOutput, cells: list[dict], config: dict) -> None:
         "",
         "| weak | strong | weak acc | ceiling acc | W2S acc | PGR |",
         "|---|---|---|---|---|---|",
-        *(f"| {r['axes']['weak']} | {r['axes']['strong']} | " + " | ".join(fmt(r, m) for m in HEADLINE_METRICS) + " |"
+        *(f"| {r['axes']['weak']} | {r['axes']['strong']} | " + " | ".join(_cell(r, m) for m in HEADLINE_METRICS) + " |"
           for r in rows),
         "",
         "Each model on ground truth (the ceiling of its size, the teacher of every larger one):",
@@ -50,6 +50,15 @@ def report_ladder(out: StageOutput, cells: list[dict], config: dict) -> None:
                                           "cells": cells},
         partial(_plot, models, rows, truth, sizes), n_cells=len(cells), n_rows=len(rows),
     )
+
+
+def _cell(row: dict, metric: str) -> str:
+    """A table cell; a pair whose ceiling is not above its teacher shows its gap, not a PGR
+    (a ratio over a gap near zero or below it is noise, however large)."""
+    gap = row["acc_ceiling"] - row["acc_weak"]
+    if metric == "pgr" and gap < MIN_GAP:
+        return f"no gap ({gap:+.3f})"
+    return fmt(row, metric)
 
 
 def _ground_truth(cells: list[dict], models: list[str]) -> dict[str, dict]:

@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 
 from models.metrics import accuracy_by_cell
+from models.progress import meter
 from models.selection import collected_after
 from tasks.grid_artifacts import GridData, GridModel, GridSelection, RoundStudents
 from tasks.select_grid import source_rows
@@ -40,6 +41,7 @@ def train_round_students(
     arms = selection.series("arms")  # (seeds, rounds)
     n_rounds, n_sources = arms.shape[1], len(cells[0]["true_density"])
     acc = np.empty(arms.shape)
+    done = meter("cells", len(cells))
     for i, cell in enumerate(cells):
         rows = source_rows(pool, cell["cell"], n_sources)
         taken = collected_after(arms[i], n_sources, pull_size)  # (rounds, sources)
@@ -51,4 +53,6 @@ def train_round_students(
         eval_ids = np.repeat(np.arange(n_rounds), len(test_rows))
         probs = fit_many(fit_spec(model), pool.x[flat], targets[flat], ids, x_eval, eval_ids, n_rounds, seed=cell["seed"])
         acc[i] = accuracy_by_cell(probs, np.tile(test.label[test_rows], n_rounds), eval_ids, n_rounds)
+        done.advance()
+    done.close()
     RoundStudents.write(out, acc)

@@ -24,9 +24,14 @@ def blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), re.S)
 
 
-def ladder_command() -> list[str]:
-    block = re.search(r"<!-- ladder -->\n```bash\n(.*?)```", DOC.read_text(), re.S).group(1)
+def marked_command(marker: str) -> list[str]:
+    """The one command of the bash block after ``<!-- marker -->``, split as a shell would."""
+    block = re.search(rf"<!-- {marker} -->\n```bash\n(.*?)```", DOC.read_text(), re.S).group(1)
     return shlex.split(block.replace("\\\n", " "))
+
+
+def ladder_command() -> list[str]:
+    return marked_command("ladder")
 
 
 def test_the_documented_imports_resolve():
@@ -38,13 +43,26 @@ def test_the_documented_imports_resolve():
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
+def test_a_side_named_by_its_backbone_runs_as_documented():
+    """The by-name command: the bundled MiniLM cut to 2 layers teaches the whole MiniLM."""
+    from flows.config import load_config
+    from flows.experiment import w2s_experiment
+
+    command = marked_command("by-name")
+    assert command[:2] == ["w2s", "run"]
+    result = w2s_experiment(load_config(None, command[2:]))
+    assert result["backbones"] == {"weak": {"name": "minilm:2", "mode": "probe"}, "strong": {"name": "minilm", "mode": "probe"}}
+    assert all(0 <= result["metrics"][k] <= 1 for k in ("acc_weak", "acc_ceiling", "acc_w2s"))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
 def test_the_documented_w2s_run_fine_tunes_a_decoder_with_long_texts_dropped(tmp_path, tiny_decoder):
     from flows.config import load_config
     from flows.experiment import w2s_experiment
     from tasks import tracking
 
-    (command,) = [b for b in blocks("bash") if b.startswith("w2s run source.path=")]
-    args = shlex.split(command.replace("\\\n", " "))[2:]
+    args = marked_command("burns-run")[2:]
     rng = np.random.default_rng(0)
     topics = {"sport": ["the match", "our team", "the coach"], "food": ["the soup", "this recipe", "the chef"]}
     rows = [{"text": f"{rng.choice(topics[t])} was great" + (" and everyone talked about it all week" if i % 4 == 0 else ""),

@@ -22,7 +22,7 @@ def _w2s(home: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProc
 
 
 def test_sources_lists_every_named_source_without_importing_the_stack(tmp_path):
-    done = _w2s(tmp_path, "sources")
+    done = _w2s(tmp_path, *_documented("w2s sources").split()[1:])
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     for name in [*TASKS, "digits", "spam7", "ucla_courses", "ucla_levels"]:
@@ -30,7 +30,7 @@ def test_sources_lists_every_named_source_without_importing_the_stack(tmp_path):
     boolq = next(line for line in lines if line.startswith("boolq "))
     assert "google/boolq" in boolq and "train / validation" in boolq and "9,427 / 3,270" in boolq
     assert "no: hub, or source.path=DIR" in boolq and "Burns et al. 2023" in boolq and "1 = the answer is yes" in boolq
-    records = {r["name"]: r for r in json.loads(_w2s(tmp_path, "sources", "--json").stdout)}
+    records = {r["name"]: r for r in json.loads(_w2s(tmp_path, *_documented("w2s sources --json").split()[1:]).stdout)}
     assert records["anli-r2"]["splits"] == {"train": "train_r2", "test": "test_r2"} and records["anli-r2"]["protocol"] == "eleuther"
     assert records["digits"]["offline"] is True and records["sciq"]["offline"] is False
     # The listing needs no stack: torch, Prefect, MLflow, datasets stay unimported.
@@ -43,11 +43,13 @@ def test_sources_lists_every_named_source_without_importing_the_stack(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args",
-    [["run", "source=sciq"], ["sweep", "source=amazon_polarity,sciq,anthropic_hh,cosmos_qa,boolq", "seed=0,1,2", "--name", "burns"]],
+    "command",
+    ["w2s run source=sciq", "w2s sweep source=amazon_polarity,sciq,anthropic_hh,cosmos_qa,boolq seed=0,1,2 --name burns"],
     ids=["run", "sweep"],
 )
-def test_offline_a_hub_task_is_refused_in_one_line_naming_a_local_copy(tmp_path, args):
+def test_offline_a_hub_task_is_refused_in_one_line_naming_a_local_copy(tmp_path, command):
+    """docs/real-data.md's hub commands, run where the hub cannot be reached."""
+    args = _documented(command).split()[1:]
     done = _w2s(tmp_path / "home", *args)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [

@@ -96,7 +96,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, bad_files, args, names, env,
     assert done.returncode == 2, done.stderr[-2000:]
     *progress, last = done.stderr.strip().splitlines()
     assert last.startswith("w2s: error: ") and fill(names) in last and "Traceback" not in done.stderr
-    assert all(re.match(r"^\S+\s+(computed|cached)\s", line) for line in progress), progress
+    assert all(re.match(r"^(\S+\s+(computed|cached)\s|progress\s)", line) for line in progress), progress
     committed = {p.parent.parent.name for p in home.glob("artifacts/*/*/_stage.json")}
     assert committed == set(kept or ()) and not list(home.glob("artifacts/*/.tmp-*"))
     assert _parent_run_statuses(home) == ([] if kept is None else ["FAILED"])

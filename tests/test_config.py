@@ -139,3 +139,30 @@ def test_a_parameter_the_method_lacks_and_old_method_keys_are_refused_in_one_lin
     with pytest.raises(ConfigError, match=message) as refused:
         load_config(path, overrides)
     assert "\n" not in str(refused.value)
+
+
+def test_the_method_syntax_docs_show_is_the_config_it_describes():
+    """Each command of docs/methods.md's block after ``<!-- method-syntax -->``, read into
+    its config (a sweep: every cell's) as the command line reads it."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from flows.cli import _parser, _sweep_config
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "methods.md").read_text()
+    block = re.search(r"<!-- method-syntax -->\n```bash\n(.*?)```", page, re.S).group(1)
+    commands = [shlex.split(line.split("#")[0]) for line in block.strip().splitlines()]
+    methods = []
+    for command in commands:
+        args = _parser().parse_args(command[1:])
+        if command[1] == "run":
+            methods.append([load_config(None, args.items).method])
+        else:
+            sweep = _sweep_config(args)
+            methods.append([sweep.cell(axes).method for axes in sweep.combinations()])
+    assert methods[0][0].alpha_max == 0.75 and methods[1][0].alpha_max == 0.5
+    assert (methods[2][0].by, methods[2][0].teachers) == ("sources", (1, 3))
+    assert methods[3][0].intermediate.hidden == 16
+    assert [m.name for m in methods[4]] == ["xent"] * 3 + ["aux_conf"] * 3 + ["product"] * 3
+    assert [m.alpha_max for m in methods[5]] == [0.25, 0.5, 0.75]

@@ -160,7 +160,7 @@ def test_a_served_deployment_runs_on_a_real_prefect_server_and_reports_to_an_mlf
 
 @pytest.mark.slow
 def test_the_work_pool_path_deploys_and_a_worker_runs_the_experiment(tmp_path):
-    """As the README says: a process work pool, `prefect deploy` with prefect.yaml, a run
+    """As docs/operations.md says: a process work pool, `prefect deploy` with prefect.yaml, a run
     triggered from the command line, and a worker that picks it up."""
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"

@@ -124,3 +124,12 @@ def test_a_fine_tuned_weak_decoder_labels_the_pool_for_a_lora_student(texts, tin
     # The ceiling is the strong model, fine-tuned the same way.
     assert fine_tuned("train_weak") and fine_tuned("train_strong") and fine_tuned("train_ceiling")
     assert all(0 <= result["metrics"][k] <= 1 for k in ("acc_weak", "acc_ceiling", "acc_w2s"))
+
+
+def test_a_pair_without_a_gap_shows_its_gap_not_a_pgr():
+    from tasks.report_ladder import _cell
+
+    no_gap = {"acc_weak": 0.736, "acc_ceiling": 0.725, "pgr": 7.6, "pgr_ci": 9.7, "n_seeds": 5}
+    assert _cell(no_gap, "pgr") == "no gap (-0.011)"
+    gap = {**no_gap, "acc_ceiling": 0.808, "pgr": 0.09}
+    assert _cell(gap, "pgr").startswith("0.09")

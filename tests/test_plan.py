@@ -145,3 +145,30 @@ def test_plan_and_run_agree_on_every_forced_stage_of_the_derived_list():
             computed = {stage for stage, r in ran.items() if not r["cached"]}
             assert planned == computed, (option, name, planned, computed)
             assert name in planned or (name == "train_teachers" and "teachers_2" in planned)
+
+
+@pytest.mark.slow
+def test_the_documented_plan_names_what_the_change_reruns_and_why(tmp_path):
+    """docs/operations.md's plan-demo block, run as shown; the plan reads as the page's sample."""
+    import re
+    import shlex
+
+    from cli_helpers import run_w2s
+
+    page = (ROOT / "docs" / "operations.md").read_text()
+    block = re.search(r"<!-- plan-demo -->\n```bash\n(.*?)```", page, re.S).group(1)
+    run, plan = [shlex.split(line)[1:] for line in block.splitlines()]
+    assert run[0] == "run" and plan[0] == "plan"
+    home = tmp_path / "home"
+    done = run_w2s(home, *run)
+    assert done.returncode == 0, done.stderr[-2000:]
+    planned = run_w2s(home, *plan)
+    assert planned.returncode == 0, planned.stderr[-2000:]
+    rows = {line.split()[0]: " ".join(line.split()[1:]) for line in planned.stdout.splitlines()[2:] if line.strip()}
+    assert rows["ingest"] == "cached" and rows["train_ceiling"] == "cached"
+    assert rows["train_weak"] == "run config: weak.C: 1.0 → 0.5"
+    assert rows["weak_label"] == "maybe after: train_weak" and rows["detect_overlap"] == "maybe after: weak_label"
+    sample = page.split("$ w2s plan tests/small.yaml method=aux_conf weak.C=0.5\n", 1)[1].split("```", 1)[0]
+    for line in sample.splitlines()[2:]:
+        if line != "...":
+            assert " ".join(line.split()) in {f"{k} {v}" for k, v in rows.items()}, line
