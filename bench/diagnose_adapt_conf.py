@@ -95,7 +95,8 @@ def trace(spec, loss_fn, tau, x, weak, x_val, weak_val, x_test, y_test, seed):
 
 
 def main(overrides: list[str]) -> dict:
-    from models.methods import AdaptConfLoss
+    from models.losses import AdaptConfLoss
+    from models.methods import METHODS
     from models.training import fit_classifier, predict_probs
     from tasks.fitting import fit_spec
 
@@ -112,7 +113,7 @@ def main(overrides: list[str]) -> dict:
         "classes": int(weak.shape[1]),
         "weak_mean_max_prob": float(weak.max(axis=1).mean()),
         "xent_test_acc": test_acc(),
-        "adapt_conf_default_test_acc": test_acc(AdaptConfLoss(**config.methods.adapt_conf.model_dump())),
+        "adapt_conf_default_test_acc": test_acc(METHODS["adapt_conf"].loss(METHODS["adapt_conf"].Params())),
         "runs": {},
     }
     for tau in (1.0, 0.5):

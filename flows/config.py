@@ -24,15 +24,16 @@ from tasks.specs import (
     BackboneConfig,
     ClassBlocksSource,
     DataConfig,
+    METHODS,
     DatasetSource,
-    Method,
-    MethodParams,
+    MethodChoice,
     ModelConfig,
     OverlapConfig,
     Section,
     SelectionConfig,
     SourceConfig,
     StrongConfig,
+    unknown_parameter,
 )
 
 
@@ -54,18 +55,15 @@ class ExperimentConfig(JobConfig):
     weak: ModelConfig = ModelConfig()
     ceiling: ModelConfig = Field(ModelConfig(), description="the strong model on ground truth: strong.backbone's, by default")
     strong: StrongConfig = StrongConfig()
-    method: Method = "xent"
-    methods: MethodParams = MethodParams()
+    method: MethodChoice = Field(METHODS["xent"].Params(), description="a method of models/methods/ and its parameters")
     overlap: OverlapConfig = OverlapConfig()
     selection: SelectionConfig = SelectionConfig()
 
     @property
-    def method_params(self) -> Section | None:
-        """The chosen method's parameters, ``auto`` values settled for this data: the only
-        ones that reach its stage."""
-        if self.method == "csl":
-            return self.methods.csl.resolved(self.data.n_classes, len(self.data.sources))
-        return self.methods.of(self.method)
+    def method_params(self):
+        """The chosen method's parameters, ``auto`` values settled for this data: what its
+        stage (and its cache key) sees."""
+        return self.method.settled(self.data.n_classes, len(self.data.sources))
 
     @model_validator(mode="after")
     def _text_has_a_backbone(self):
@@ -94,17 +92,18 @@ class ExperimentConfig(JobConfig):
 
     @model_validator(mode="after")
     def _finetune_fits(self):
-        if self.strong.finetuned is not None and self.method in ("csl", "bootstrap"):
+        reason = METHODS[self.method.name].features_only
+        if self.strong.finetuned is not None and reason:
+            able = ", ".join(name for name, m in METHODS.items() if not m.features_only)
             raise ValueError(
-                f"method: '{self.method}' trains several models on features; with strong.backbone.mode="
-                f"{self.strong.backbone.mode} use one of xent, xent_hard, aux_conf, adapt_conf, overlap_only"
+                f"method: '{self.method.name}' cannot fine-tune a backbone ({reason}); with strong.backbone.mode="
+                f"{self.strong.backbone.mode} use one of {able}"
             )
         return self
 
     @model_validator(mode="after")
-    def _teachers_fit(self):
-        if self.method == "csl":  # settling auto checks the levels against the data
-            self.methods.csl.resolved(self.data.n_classes, len(self.data.sources))
+    def _method_fits_the_data(self):
+        self.method_params  # settling auto values checks them against the data (csl's levels)
         return self
 
     @model_validator(mode="after")
@@ -170,7 +169,7 @@ def build_config(
         # A free-form mapping (a study's named settings) is replaced, not merged key by key.
         data = _merge(data, {k: v for k, v in update.items() if k not in free_form}, "")
         data.update({k: v for k, v in update.items() if k in free_form})
-    for item in overrides:
+    for item in _method_first(overrides):
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form key=value")
@@ -180,10 +179,30 @@ def build_config(
             if key is None:
                 continue
         _set(data, key, value)
+        if key == "method":
+            data["method"] = _method_defaults(value)
     try:
         return schema.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_first_error(e, data)) from None
+
+
+def _method_first(overrides) -> list[str]:
+    """``method=NAME`` selects a method at its defaults: it applies before every other
+    override, so that ``method.P=V`` sets P of that method wherever it stands (a sweep's
+    fixed ``method.P=V`` with its ``method=…`` axis too)."""
+    return sorted(overrides, key=lambda item: item.partition("=")[0] != "method")
+
+
+def _method_defaults(value: Any) -> Any:
+    """A method named (``aux_conf`` or ``{name: aux_conf, …}``) with every parameter it leaves
+    out at that method's default, so that any of them can then be set by name
+    (``method.intermediate.hidden=16``). An unknown name is left to validation."""
+    name = value if isinstance(value, str) else value.get("name") if isinstance(value, dict) else None
+    if name not in METHODS:
+        return value
+    given = value if isinstance(value, dict) else {}
+    return {**METHODS[name].Params().model_dump(mode="json"), **given}
 
 
 def _config_path(loc: tuple, data: Any) -> list:
@@ -255,14 +274,25 @@ def _source_shorthand(data: dict, key: str, raw: str) -> tuple[dict, str | None]
 
 # Keys a config no longer has, and what to write instead.
 MOVED = {
+    "methods": "a method and its parameters are one section now: method=NAME method.PARAM=VALUE "
+    "(in YAML, method: {name: NAME, PARAM: VALUE})",
     "backbone": "each side names its model now: strong.backbone=NAME for the student and its ceiling, "
     "weak.backbone=NAME for the weak model (backbone.mode=finetune is strong.backbone.mode=finetune, "
     "backbone.lora=true is strong.backbone.mode=lora, backbone.K is strong.backbone.K)",
 }
 
 
-def _unknown(key: str) -> ConfigError:
-    top = key.split(".")[0]
+def _unknown(key: str, value: Any = None) -> ConfigError:
+    parts = key.split(".")
+    while isinstance(value, dict) and value and parts[0] in MOVED:  # name the key a YAML file nests
+        k, value = next(iter(value.items()))
+        parts.append(str(k))
+    key, top = ".".join(parts), parts[0]
+    if top == "methods" and len(parts) >= 2:
+        name, param = parts[1], ".".join(parts[2:])
+        cli = f"method={name}" + (f" method.{param}=VALUE" if param else "")
+        yaml_form = f"{{name: {name}, {param}: VALUE}}" if param else name
+        return ConfigError(f"{key}: a method and its parameters are one section now: write {cli} (in YAML, method: {yaml_form})")
     return ConfigError(f"{key}: {MOVED[top]}" if top in MOVED else f"unknown config key '{key}'")
 
 
@@ -271,9 +301,22 @@ def _merge(base: dict, update: dict, prefix: str) -> dict:
     for k, v in update.items():
         key = f"{prefix}{k}"
         if k not in base:
-            raise _unknown(key)
-        out[k] = _merge(base[k], v, f"{key}.") if isinstance(base[k], dict) and isinstance(v, dict) else v
+            raise _unknown(key, v)
+        if key == "method":
+            out[k] = _merge_method(base[k], v)
+        else:
+            out[k] = _merge(base[k], v, f"{key}.") if isinstance(base[k], dict) and isinstance(v, dict) else v
     return out
+
+
+def _merge_method(base: Any, update: Any) -> Any:
+    """``method`` in a YAML update: a name, or a mapping naming another method, selects that
+    method (its parameters at their defaults but for those given); a mapping without a name
+    or with the same one sets parameters of the method already chosen. Parameters the
+    method lacks are left to validation, which names the ones it has."""
+    if isinstance(update, dict) and isinstance(base, dict) and update.get("name", base.get("name")) == base.get("name"):
+        return {**base, **update}
+    return _method_defaults(update)
 
 
 def _set(data: dict, dotted: str, value: Any) -> None:
@@ -301,13 +344,17 @@ def _set(data: dict, dotted: str, value: Any) -> None:
                     node[part] = {"name": node[part]}
                 node = node[part]
         else:
-            raise _unknown(where)
+            raise _unknown(dotted if parts[0] in MOVED else where)
 
 
 def _first_error(e: ValidationError, data: Any = None) -> str:
     err = e.errors()[0]
     key = ".".join(str(p) for p in _config_path(err["loc"], data))
     if err["type"] == "extra_forbidden":
+        path = key.split(".")
+        method = data.get("method") if isinstance(data, dict) else None
+        if len(path) == 2 and path[0] == "method" and isinstance(method, dict) and method.get("name") in METHODS:
+            return unknown_parameter(method["name"], path[1])
         return str(_unknown(key))
     msg = err["msg"].removeprefix("Value error, ")
     given = err.get("input")

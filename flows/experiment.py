@@ -1,8 +1,8 @@
 """The weak-to-strong experiment as one Prefect flow over cached stages.
 
 ingest → train_weak → weak_label → detect_overlap → select_sources → train_strong → evaluate,
-with train_ceiling beside them and, for ``csl``, train_teachers (one level of specialists
-each). A real dataset is ingested as ingest_dataset → embed → make_splits. Each stage
+with train_ceiling beside them and, for a method that needs teachers (csl),
+train_teachers (one level of specialists each). A real dataset is ingested as ingest_dataset → embed → make_splits. Each stage
 returns a manifest; the runner records which were cache hits; the parent MLflow run holds
 the config, the headline metrics and plots.
 """
@@ -17,6 +17,7 @@ from prefect.runtime import flow_run
 from flows import tracking
 from flows.config import ExperimentConfig
 from flows.runner import Forcing, StageRunner
+from models.methods import METHODS, TEACHERS
 from tasks.detect_overlap import detect_overlap
 from tasks.embed import backbone_fingerprint, embed
 from tasks.artifacts import DatasetRows, Embedding, Evaluation, OverlapDiagnostic, Selection, SourceSplits
@@ -37,7 +38,7 @@ from tasks.weak_label import weak_label
 
 @flow(name="w2s-experiment", log_prints=False)
 def w2s_experiment(config: ExperimentConfig, refresh: tuple[str, ...] = (), rerun_from: tuple[str, ...] = ()) -> dict:
-    with tracking.parent_run(config, flow_run.get_id(), f"{config.method}-seed{config.seed}") as run:
+    with tracking.parent_run(config, flow_run.get_id(), f"{config.method.name}-seed{config.seed}") as run:
         return run_experiment(config, run, refresh, rerun_from)
 
 
@@ -102,16 +103,16 @@ def experiment_stages(stage, config: ExperimentConfig) -> ExperimentOutputs:
         select_sources, selection=config.selection.as_read(), overlap=config.overlap, seed=seed, labels=labels,
         sources=sources,
     )
+    method = config.method_params
     teachers = []
-    if config.method == "csl":  # each level of specialists is cached like the weak model
-        csl = config.method_params
+    if TEACHERS in METHODS[method.name].needs:  # each level of specialists is cached like the weak model
         teachers = [
-            stage(train_teachers, weak=config.weak.head(), n_teachers=n, by=csl.by, seed=seed, sources=sources,
+            stage(train_teachers, weak=config.weak.head(), n_teachers=n, by=method.by, seed=seed, sources=sources,
                   label=f"teachers_{n}")
-            for n in csl.teachers[1:]
+            for n in method.specialist_levels()
         ]
     student = stage(
-        train_strong, strong=config.strong.head(), method=config.method, params=config.method_params, seed=seed,
+        train_strong, strong=config.strong.head(), method=method, seed=seed,
         selection=selection, labels=labels, sources=sources, teachers=teachers, finetune=finetune,
     )
     evaluation = stage(evaluate, weak=weak, ceiling=ceiling, student=student, sources=sources)
@@ -130,7 +131,7 @@ def run_experiment(
     tracking.record_outcome(run, evaluation.metrics, stage.records, [out.evaluation.plot], data_tags(data))
     return {
         "metrics": evaluation.metrics,
-        "method": config.method,
+        "method": config.method.name,
         "backbones": {side: {"name": b.name, "mode": b.mode} for side in ("weak", "strong")
                       if (b := getattr(config, side).backbone) is not None},
         "select_on": evaluation.select_on,

@@ -66,7 +66,7 @@ def pair_stages(stage, config: ExperimentConfig, weak: Rung, strong: Rung) -> Ev
         labels=weak.labels, sources=strong.sources,
     )
     student = stage(
-        train_strong, strong=config.strong.head(), method=config.method, params=config.method_params, seed=config.seed,
+        train_strong, strong=config.strong.head(), method=config.method_params, seed=config.seed,
         selection=selection, labels=weak.labels, sources=strong.sources,
         finetune=strong.backbone if strong.backbone.trains else None,
     )

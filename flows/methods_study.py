@@ -38,7 +38,7 @@ def methods_study(config: MethodsStudyConfig, out_dir: str | None = None) -> dic
                     tally_stages(stages, result["stages"])
                     m = result["metrics"]
                     cells.append({
-                        "setting": setting, "variant": variant, "method": cell.method, "seed": seed,
+                        "setting": setting, "variant": variant, "method": cell.method.name, "seed": seed,
                         "config_hash": cell.fingerprint(),
                         **{k: m[k] for k in HEADLINE_METRICS},
                         "overlap_density": {o["source"]: o["density"] for o in result["overlap"]},

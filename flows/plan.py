@@ -23,7 +23,7 @@ from tasks.code_fingerprint import code_hashes
 from tasks.manifest import Manifest, canonical
 from tasks.stage import cache_record, manifests_in, read_stage_record
 from tasks.workspace import artifacts_root
-from tasks.tracking import flatten
+from tasks.tracking import as_params
 
 PENDING = "pending:"
 
@@ -102,11 +102,11 @@ def _why_new(stage: str, module: str, params: dict) -> list[tuple[str, str]]:
     previous = [r for r in (read_stage_record(d) for d in (artifacts_root() / stage).glob("*")) if r]
     if not previous:
         return [("new", "never run in this workspace")]
-    now = {"code": code_hashes(module), "params": flatten(params)}
+    now = {"code": code_hashes(module), "params": as_params(params)}
 
     def differences(record: dict) -> list[tuple[str, str]]:
         out = []
-        before = flatten(record["params"])
+        before = as_params(record["params"])
         for k in sorted(set(now["params"]) | set(before)):
             old, new = before.get(k), now["params"].get(k)
             if old == new:

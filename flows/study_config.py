@@ -15,6 +15,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from flows.config import JobConfig
+from models.methods import METHODS, TEACHERS
 from tasks.specs import BanditConfig, Detector, GroupCounts, ModelConfig, Policy, Section, SyntheticTask
 
 
@@ -122,9 +123,9 @@ def _adam(C: float, hidden: int | None = None) -> dict:
 DEFAULT_SETTINGS = {
     # Shin et al.'s binary mixture, three sources bought by UCB (the experiment's defaults)
     # with an Adam student; csl's specialists are one per source.
-    "mixture": {"strong": _adam(0.01), "methods": {"csl": {"by": "sources", "teachers": [1, 3]}}},
+    "mixture": {"strong": _adam(0.01), "for_method": {"csl": {"by": "sources", "teachers": [1, 3]}}},
     # The same with the experiment's default student: full-batch L-BFGS, early-stopped.
-    "mixture_lbfgs": {"methods": {"csl": {"by": "sources", "teachers": [1, 3]}}},
+    "mixture_lbfgs": {"for_method": {"csl": {"by": "sources", "teachers": [1, 3]}}},
     # Eight classes in a tree of blocks; the weak model is a 3-unit MLP, too small for eight
     # classes at once but not for a block of two or four: csl's condition.
     "class_blocks": {
@@ -141,7 +142,7 @@ DEFAULT_VARIANTS = {
     "xent_hard": {"method": "xent_hard"},
     "aux_conf": {"method": "aux_conf"},
     "adapt_conf": {"method": "adapt_conf"},
-    "csl_2": {"method": "csl", "methods": {"csl": {"teachers": [1, 2]}}},
+    "csl_2": {"method": {"name": "csl", "teachers": [1, 2]}},
     "csl": {"method": "csl"},
     "overlap_only": {"method": "overlap_only"},
     "bootstrap": {"method": "bootstrap"},
@@ -152,9 +153,11 @@ class MethodsStudyConfig(JobConfig):
     """Every method variant × every data setting × ``seeds`` seeds, as experiment configs.
 
     A cell's config is the experiment's defaults, updated by its variant, then by its
-    setting (so a setting can adapt a method to its data, e.g. csl by sources); a setting's
-    ``source: NAME`` applies that bundled source's preset before the variant; ``skip``
-    lists the variants a setting leaves out. Cells of one (setting, seed) share every
+    setting; a setting's ``source: NAME`` applies that bundled source's preset before the
+    variant, and its ``for_method: {METHOD: {PARAM: VALUE}}`` sets a method's parameters in
+    the cells of that method only (a setting adapts a method to its data, e.g. csl by
+    sources; a variant's own parameters come after and win); ``skip`` lists the variants a
+    setting leaves out. Cells of one (setting, seed) share every
     stage upstream of the student through the cache.
     """
 
@@ -178,6 +181,10 @@ class MethodsStudyConfig(JobConfig):
             unknown = set(names) - set(self.variants) or ({setting} - set(self.settings))
             if unknown:
                 raise ValueError(f"skip.{setting}: unknown setting or variant {sorted(unknown)}")
+        for setting, updates in self.settings.items():
+            unknown = set(updates.get("for_method", {})) - set(METHODS)
+            if unknown:
+                raise ValueError(f"settings.{setting}.for_method: unknown method {sorted(unknown)} (methods: {', '.join(METHODS)})")
         for setting, variant in self.pairs():
             try:
                 self.cell(setting, variant, 0)
@@ -194,8 +201,14 @@ class MethodsStudyConfig(JobConfig):
         fixed = {"experiment": self.experiment, "seed": seed, "strong": {"select_on": self.select_on}}
         # A setting may start from a bundled source's preset ({source: NAME, ...}): the preset
         # comes first, so that a variant can change what it sets (e.g. the selection policy).
-        *bundled, updates = preset_first(self.settings[setting])
-        return build_config([*bundled, self.variants[variant], updates, fixed], schema=ExperimentConfig)
+        updates = dict(self.settings[setting])
+        for_method = updates.pop("for_method", {})
+        *bundled, updates = preset_first(updates)
+        chosen = build_config([*bundled, self.variants[variant]], schema=ExperimentConfig).method
+        variant_method = self.variants[variant].get("method")
+        own = {k: v for k, v in variant_method.items() if k != "name"} if isinstance(variant_method, dict) else {}
+        adapted = {"method": {"name": chosen.name, **for_method.get(chosen.name, {}), **own}}
+        return build_config([*bundled, self.variants[variant], updates, adapted, fixed], schema=ExperimentConfig)
 
 
 class SweepConfig(JobConfig):
@@ -297,8 +310,8 @@ class LadderConfig(JobConfig):
         config = self.experiment_config(0)  # the pairs' config is valid, and says what the ladder can do
         if config.data.kind != "dataset":
             raise ValueError("models: a ladder of pretrained models reads text or images; name a real source (source=NAME)")
-        if config.method == "csl":
-            raise ValueError("method: csl trains specialised weak teachers; a ladder's teachers are its models")
+        if TEACHERS in METHODS[config.method.name].needs:
+            raise ValueError(f"method: {config.method.name} trains specialised weak teachers; a ladder's teachers are its models")
         return self
 
     def experiment_config(self, seed: int):

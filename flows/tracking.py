@@ -47,7 +47,7 @@ def parent_run(
     if within:
         run_tags["mlflow.parentRunId"] = within.parent_run_id
     run_id = c.create_run(experiment, tags=run_tags).info.run_id
-    tracking.log_params(c, run_id, tracking.flatten(config.model_dump(mode="json")))
+    tracking.log_params(c, run_id, tracking.as_params(config.model_dump(mode="json")))
     c.log_text(run_id, config.to_yaml(), "config.yaml")
     try:
         yield RunContext(parent_run_id=run_id, experiment_id=experiment, tags=tags)

@@ -123,7 +123,7 @@ def _weights_of(layer: nn.Module) -> list[torch.Tensor]:
 # ``loss(logits, target, weights, step, total_steps)``: the step lets a loss follow a schedule.
 # A loss whose targets depend on the student also has ``step_targets(detached logits, target,
 # weights, step, total_steps)`` and ``with_targets(logits, target, weights, step, total_steps,
-# targets)``: the trainer computes the targets once per optimiser step (models/methods.py).
+# targets)``: the trainer computes the targets once per optimiser step (models/losses.py).
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, int, int], torch.Tensor]
 
 

@@ -7,6 +7,9 @@ gradient is exactly that of its own problem.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -194,3 +197,84 @@ def adaptive_confidence_loss(
     if weights is None:
         return per_point.mean(dim=-1).sum()
     return ((per_point * weights).sum(dim=-1) / weights.sum(dim=-1).clamp_min(1e-12)).sum()
+
+
+# --- The losses as objects a trainer calls (models.classifier.LossFn) ---------------------------
+
+# A loss whose targets depend on the student itself (its hardened or own predictions, a
+# per-point weight) treats them as constants: no gradient flows through them. Such a loss
+# splits into ``step_targets`` (the constants, from the logits at the start of an optimiser
+# step) and ``with_targets`` (the differentiable part); the trainer computes the constants
+# once per step (models.classifier.SoftLabelClassifier). L-BFGS evaluates the loss many
+# times per step: recomputing the targets at each trial point would make its line search
+# minimise the self-referential objective itself, whose minimum is a student confident in
+# one class everywhere (docs/methods.md, "Targets are constants of a step").
+
+
+@dataclass(frozen=True)
+class AuxConfLoss:
+    alpha_max: float = 0.75
+    warmup: float = 0.2
+
+    def step_targets(self, logits, target, weights, step, total_steps):
+        return aux_conf_targets(logits, target, weights)
+
+    def with_targets(self, logits, target, weights, step, total_steps, frozen):
+        alpha = aux_conf_alpha(step, total_steps, self.alpha_max, self.warmup)
+        return aux_confidence_loss(logits, target, alpha, weights, own=frozen)
+
+    def __call__(self, logits, target, weights, step, total_steps):
+        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
+        return self.with_targets(logits, target, weights, step, total_steps, frozen)
+
+    def schedule_end(self, total_steps: int) -> int:
+        """The first step at which ``alpha`` has reached ``alpha_max``."""
+        return math.ceil(self.warmup * total_steps)
+
+
+@dataclass(frozen=True)
+class AdaptConfLoss:
+    T: float = 1.0
+    tau: float = 0.5
+    beta_ramp: float = 0.25
+
+    @staticmethod
+    def teacher_logits(target):
+        # The weak model's log-probabilities are its logits up to a constant, which softmax ignores.
+        return torch.log(target.clamp_min(1e-6))
+
+    def step_targets(self, logits, target, weights, step, total_steps):
+        return adaptive_confidence_targets(logits, self.teacher_logits(target), self.tau)
+
+    def with_targets(self, logits, target, weights, step, total_steps, frozen):
+        ramp = self.beta_ramp * total_steps
+        scale = min(1.0, step / ramp) if ramp > 0 else 1.0
+        return adaptive_confidence_loss(logits, self.teacher_logits(target), self.T, self.tau, scale, weights, frozen)
+
+    def __call__(self, logits, target, weights, step, total_steps):
+        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
+        return self.with_targets(logits, target, weights, step, total_steps, frozen)
+
+    def schedule_end(self, total_steps: int) -> int:
+        """The first step at which ``beta`` is no longer scaled down."""
+        return math.ceil(self.beta_ramp * total_steps)
+
+
+@dataclass(frozen=True)
+class ProductLoss:
+    """Burns et al.'s ``product_loss_fn``: cross-entropy against ``softmax^beta · weak^alpha``,
+    renormalised, no gradient through the target. Their ``warmup_frac`` (0.1) is stored but
+    never used by their loss, so there is no warm-up here either."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+
+    def step_targets(self, logits, target, weights, step, total_steps):
+        return product_targets(logits, target, self.alpha, self.beta)
+
+    def with_targets(self, logits, target, weights, step, total_steps, frozen):
+        return soft_cross_entropy(logits, frozen, weights)
+
+    def __call__(self, logits, target, weights, step, total_steps):
+        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
+        return self.with_targets(logits, target, weights, step, total_steps, frozen)

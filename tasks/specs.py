@@ -10,10 +10,11 @@ while changing a default changes the values, hence the keys, of the stages that 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from models.methods import METHODS
 from models.nlp_tasks import TASKS
 from models.overlap import DETECTORS
 
@@ -331,104 +332,40 @@ class StrongConfig(ModelConfig):
     select_on: Literal["weak_val", "oracle_val"] = "weak_val"
 
 
-# --- Strong-training methods: one name each, and the parameters that method reads ----------
-
-Method = Literal["xent", "xent_hard", "aux_conf", "adapt_conf", "csl", "overlap_only", "bootstrap"]
-METHODS: tuple[str, ...] = Method.__args__
+# --- Strong-training methods: the registry's, one config section for the chosen one --------
 
 
-class AuxConfParams(Section):
-    """Burns et al.: ``alpha`` warms up linearly to ``alpha_max`` over the first ``warmup`` of steps."""
-
-    alpha_max: float = Field(0.75, ge=0, le=1)
-    warmup: float = Field(0.2, ge=0, le=1)
+def _method_name(value: Any) -> Any:
+    return value.get("name") if isinstance(value, dict) else getattr(value, "name", None)
 
 
-class AdaptConfParams(Section):
-    """Guo et al.: temperature ``T``, sharpness ``tau`` (their default, 0.5); ``beta_ramp`` > 0
-    ramps beta from 0 over that share of the steps (docs/methods.md says why 0.25, where
-    their AdaptConf has none)."""
-
-    T: float = Field(1.0, gt=0)
-    tau: float = Field(0.5, gt=0)
-    beta_ramp: float = Field(0.25, ge=0, le=1)
-
-
-class CslParams(Section):
-    """Liu & Alahi: levels of 1, 2, 4, … specialists, by class block or by source.
-
-    ``by: auto`` is ``classes`` when the data has enough classes (as many as the largest
-    level of explicit ``teachers``; for ``teachers: auto`` at least ``MIN_CLASSES_FOR_BLOCKS``,
-    two blocks of two) or its class count is known only once it is read (a real dataset),
-    else ``sources`` when the run has several. ``teachers: auto`` is 1, 2, 4 by classes
-    (the levels the classes allow) and 1 then one per source by sources. Explicit values
-    are kept as given and checked against the data.
-    """
-
-    teachers: Literal["auto"] | tuple[int, ...] = "auto"
-    by: Literal["auto", "classes", "sources"] = "auto"
-    top_k: int = Field(3, ge=1, description="teacher-student consistency: the student's top-k classes")
-    local_global: bool = Field(False, description="also reject targets where a specialist contradicts its parent")
-    hard: bool = Field(False, description="train on the teachers' argmax instead of their soft labels")
-
-    MIN_CLASSES_FOR_BLOCKS: ClassVar[int] = 4
-    CLASS_LEVELS: ClassVar[tuple[int, ...]] = (1, 2, 4)
-
-    @model_validator(mode="after")
-    def _levels(self):
-        t = self.teachers
-        if t != "auto" and (not t or t[0] != 1 or any(b <= a for a, b in zip(t, t[1:]))):
-            raise ValueError(f"teachers: levels must start at 1 and grow, e.g. (1, 2, 4); got {list(t)}")
-        return self
-
-    def resolved(self, n_classes: int | None, n_sources: int) -> CslParams:
-        """These parameters with ``auto`` settled for data of ``n_classes`` classes (None: not
-        known before the data is read) and ``n_sources`` sources; a ValueError names the key
-        when the data cannot have such specialists."""
-        by = self.by
-        if by == "auto":
-            needed = self.MIN_CLASSES_FOR_BLOCKS if self.teachers == "auto" else self.teachers[-1]
-            if n_classes is None or n_classes >= needed:
-                by = "classes"
-            elif n_sources > 1:
-                by = "sources"
-            else:
-                raise ValueError(
-                    f"methods.csl.by: auto finds no specialists for this data ({n_classes} classes, "
-                    f"fewer than {needed}, and one source); set methods.csl.by or methods.csl.teachers"
-                )
-        teachers = self.teachers
-        if teachers == "auto":
-            if by == "sources":
-                teachers = (1, n_sources)
-            else:
-                teachers = tuple(t for t in self.CLASS_LEVELS if n_classes is None or t <= n_classes)
-        if by == "classes" and n_classes is not None and teachers[-1] > n_classes:
-            raise ValueError(f"methods.csl.teachers: {teachers[-1]} teachers but the data has {n_classes} classes")
-        if by == "sources" and teachers != (1, n_sources):
-            raise ValueError(
-                f"methods.csl.teachers: by=sources needs levels (1, {n_sources}) "
-                f"(one specialist per source), got {list(teachers)}"
-            )
-        return self.model_copy(update={"by": by, "teachers": teachers})
+def _method_by_name(value: Any) -> Any:
+    """``method=aux_conf``: a name stands for that method at its defaults; a name the
+    registry lacks is refused with the ones it has."""
+    named = {"name": value} if isinstance(value, str) else value
+    if isinstance(named, dict) and named.get("name") not in METHODS:
+        known = ", ".join(f"'{m}'" for m in METHODS)
+        # A name given alone is shown by the config's error line; a mapping's is shown here.
+        given = "" if isinstance(value, str) else f" (got {named.get('name')!r})"
+        raise ValueError(f"Input should be one of {known}{given}")
+    return named
 
 
-class BootstrapParams(Section):
-    """Burns et al.'s chain weak → intermediate → strong; the intermediate is its own model."""
+# One member per registered method, told apart by its ``name``: ``method: aux_conf`` or
+# ``method: {name: aux_conf, alpha_max: 0.5}``; a run reads (and caches on) only these.
+MethodChoice = Annotated[
+    Union[tuple(Annotated[m.Params, Tag(name)] for name, m in METHODS.items())],
+    Discriminator(_method_name),
+    BeforeValidator(_method_by_name),
+]
+METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
 
-    intermediate: ModelConfig = ModelConfig(arch="mlp", hidden=8, C=0.1)
 
-
-class MethodParams(Section):
-    """Every method's parameters; a run reads (and caches on) only its own method's."""
-
-    aux_conf: AuxConfParams = AuxConfParams()
-    adapt_conf: AdaptConfParams = AdaptConfParams()
-    csl: CslParams = CslParams()
-    bootstrap: BootstrapParams = BootstrapParams()
-
-    def of(self, method: str) -> Section | None:
-        return getattr(self, method, None)
+def unknown_parameter(method: str, parameter: str) -> str:
+    """The line for ``method.PARAMETER`` when ``method`` has no such parameter."""
+    names = METHODS[method].Params.parameter_names()
+    has = f"its parameters: {', '.join(names)}" if names else "it has none"
+    return f"method.{parameter}: {method} has no parameter '{parameter}' ({has})"
 
 
 # The detectors models/overlap.py registers (adding one there makes it a valid value here).

@@ -254,7 +254,7 @@ def _track(name: str, params: dict[str, Any], out: StageOutput, key: str, run: R
     c = tracking.client()
     tags = {"mlflow.parentRunId": run.parent_run_id, "mlflow.runName": run.label or name, "w2s.stage": name, "w2s.cache_key": key}
     child = c.create_run(run.experiment_id, tags={**run.tags, **tags}).info.run_id
-    tracking.log_params(c, child, tracking.flatten(canonical(params)))
+    tracking.log_params(c, child, tracking.as_params(canonical(params)))
     tracking.log_metrics(c, child, tracking.flatten(out.facts))
     for prefix, history in out.histories.items():
         tracking.log_history(c, child, history, prefix=f"{prefix}_" if prefix else "")

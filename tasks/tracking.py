@@ -81,6 +81,15 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def as_params(value: Any) -> dict[str, Any]:
+    """A config (or a stage's parameters) as MLflow params: flattened, the method written as
+    on the command line (``method=aux_conf``, ``method.alpha_max=0.75``)."""
+    flat = flatten(value)
+    if "method.name" in flat:
+        flat["method"] = flat.pop("method.name")
+    return flat
+
+
 def log_params(c: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
     entries = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in sorted(params.items())]
     for i in range(0, len(entries), BATCH):

@@ -24,14 +24,16 @@ def test_stage_key_follows_its_config_slice_only():
         "train_weak", "TrainedModel", "tasks.train_weak", {"weak": method.weak}
     )
     strong_key = lambda c: stage_key(  # noqa: E731
-        "train_strong", "Student", "tasks.train_strong", {"strong": c.strong, "method": c.method, "params": c.method_params}
+        "train_strong", "Student", "tasks.train_strong", {"strong": c.strong, "method": c.method_params}
     )
     assert strong_key(base) != strong_key(method)
-    # Only the chosen method's parameters reach its stage: another method's do not matter.
-    tuned_other = load_config(None, ["methods.aux_conf.alpha_max=0.5"])
-    assert strong_key(tuned_other) == strong_key(base)
-    aux, aux_tuned = load_config(None, ["method=aux_conf"]), load_config(None, ["method=aux_conf", "methods.aux_conf.alpha_max=0.5"])
+    # Only the chosen method's parameters reach its stage, settled for the data: csl's auto
+    # levels key the same as the levels they settle to.
+    aux, aux_tuned = load_config(None, ["method=aux_conf"]), load_config(None, ["method=aux_conf", "method.alpha_max=0.5"])
     assert strong_key(aux) != strong_key(aux_tuned)
+    auto, explicit = load_config(None, ["method=csl"]), load_config(None, ["method=csl", "method.by=sources", "method.teachers=[1,3]"])
+    assert strong_key(auto) == strong_key(explicit)
+    assert canonical(aux_tuned.method_params) == {"name": "aux_conf", "alpha_max": 0.5, "warmup": 0.2}
 
 
 def test_code_fingerprint_follows_imports_into_models():

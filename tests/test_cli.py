@@ -31,9 +31,13 @@ IN_FLOW = pytest.mark.slow
         (["study", "selection", "rounds=100"], "rounds*pull_size", {}, None),  # budget > a generated pool
         (["study", "selection", "policy=ucb1"], "policy", {}, None),
         (["run", "method=magic"], "method", {}, None),
-        (["run", "method=csl", "methods.csl.by=classes", "methods.csl.teachers=[1,2,4]"], "methods.csl.teachers", {}, None),
+        (["run", "method=csl", "method.by=classes", "method.teachers=[1,2,4]"], "method.teachers", {}, None),
         (["run", "data.sources=[]"], "sources", {}, None),
-        (["run", "methods.aux_conf.alpha_max=2"], "methods.aux_conf.alpha_max", {}, None),
+        (["run", "method=aux_conf", "method.alpha_max=2"], "method.alpha_max", {}, None),
+        (["run", "method.alpha_max=0.5"], "xent has no parameter 'alpha_max'", {}, None),  # the chosen method's only
+        (["run", "method=aux_conf", "method.alpha=0.5"], "its parameters: alpha_max, warmup", {}, None),
+        (["run", "methods.aux_conf.alpha_max=0.5"], "method=aux_conf method.alpha_max=", {}, None),  # old key: what to write
+        (["run", "source=ucla_courses", "strong.backbone.mode=finetune", "method=probe_filter"], "frozen features", {}, None),
         (["study", "methods", "baseline=best"], "baseline", {}, None),
         (["run", "source=no_such_set"], "no_such_set", {}, None),
         (["run", "source.path=/nowhere/data.csv"], "/nowhere/data.csv", {}, None),
@@ -213,7 +217,7 @@ def test_a_sweep_file_and_an_experiment_config_may_come_in_either_order(tmp_path
 
 @pytest.mark.slow
 def test_a_csl_teacher_level_is_rerun_from_the_command_line(tmp_path):
-    home, csl = tmp_path / "home", [str(SMALL), "method=csl", "methods.csl.by=sources", "methods.csl.teachers=[1,2]"]
+    home, csl = tmp_path / "home", [str(SMALL), "method=csl", "method.by=sources", "method.teachers=[1,2]"]
     first = run_w2s(home, "run", *csl, "--json")
     assert first.returncode == 0, first.stderr[-2000:]
     again = run_w2s(home, "run", *csl, "--from", "teachers_2", "--json")

@@ -14,6 +14,7 @@ import yaml
 
 from flows.deployments import PREFECT_YAML, load_deployments
 from flows.study_config import SweepConfig
+from models.methods import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = Path(__file__).parent / "small.yaml"
@@ -35,7 +36,9 @@ def test_the_nightly_schedule_is_registered_as_written(prefect_harness):
     assert schedule.schedule.cron == nightly["cron"] and schedule.schedule.timezone == nightly["timezone"]
     # Its parameters make a valid sweep: every cell's config is checked here, not at 03:00.
     sweep = SweepConfig.model_validate(registered.parameters)
-    assert len(sweep.combinations()) == 21 and sweep.cell(sweep.combinations()[0]).strong.optimizer == "adam"
+    # The nightly benchmark runs every registered method, three seeds each.
+    assert set(sweep.grid["method"]) == set(METHODS) and len(sweep.combinations()) == 3 * len(METHODS)
+    assert sweep.cell(sweep.combinations()[0]).strong.optimizer == "adam"
 
 
 def _free_port() -> int:

@@ -8,6 +8,7 @@ import pytest
 from flows.config import load_config
 from flows.experiment import w2s_experiment
 from flows.plan import stage_names
+from models.methods import METHODS
 from tasks import tracking
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -47,7 +48,7 @@ def test_identical_rerun_is_all_cache_hits(first_run):
 
 def test_method_change_reuses_upstream(first_run):
     config, _ = first_run
-    changed = w2s_experiment(config.model_copy(update={"method": "overlap_only"}))
+    changed = w2s_experiment(config.model_copy(update={"method": METHODS["overlap_only"].Params()}))
     cached = _cached(changed)
     assert all(cached[s] for s in ("ingest", "train_weak", "weak_label", "train_ceiling", "detect_overlap", "select_sources"))
     assert not cached["train_strong"] and not cached["evaluate"]

@@ -87,7 +87,7 @@ def test_minibatches_give_losses_every_step_of_the_schedule():
 
 
 def test_a_scheduled_loss_settles_at_the_epoch_its_schedule_ends():
-    from models.methods import AdaptConfLoss, AuxConfLoss
+    from models.losses import AdaptConfLoss, AuxConfLoss
     from models.training import first_settled_epoch
 
     # 10 full-batch L-BFGS steps, warm-up 0.2: alpha is final from step 2, so from epoch 2.
@@ -104,7 +104,7 @@ def test_early_stopping_waits_for_the_auxiliary_loss_under_full_batch_lbfgs():
     """Fitting the weak labels is best at epoch 0 on their own val labels; a checkpoint
     chosen there is plain cross-entropy. aux_conf's student must be chosen once alpha is
     at alpha_max, and so differs from xent's."""
-    from models.methods import AuxConfLoss
+    from models.losses import AuxConfLoss
 
     rng = np.random.default_rng(0)
     x, y = _separable(400)
@@ -139,7 +139,7 @@ def test_adapt_conf_does_not_collapse_a_full_batch_lbfgs_student_on_soft_labels(
     the line search minimised the self-referential objective: one class everywhere, near
     chance. Targets fixed per step, fresh L-BFGS memory per step and beta ramped from 0
     keep the student informative."""
-    from models.methods import AdaptConfLoss
+    from models.losses import AdaptConfLoss
 
     (x, weak), (x_test, weak_test, y_test) = _soft_five_class_problem(seed)
     fit = fit_classifier(FitSpec(C=1.0), x, weak, x_test, weak_test, seed=0, loss_fn=AdaptConfLoss())
@@ -149,7 +149,7 @@ def test_adapt_conf_does_not_collapse_a_full_batch_lbfgs_student_on_soft_labels(
 
 
 def test_self_referential_targets_are_computed_once_per_optimiser_step():
-    from models.methods import AuxConfLoss
+    from models.losses import AuxConfLoss
 
     class Counting(AuxConfLoss):
         calls: list = []
@@ -168,7 +168,7 @@ def test_self_referential_targets_are_computed_once_per_optimiser_step():
 def test_lbfgs_moves_when_the_auxiliary_term_comes_in():
     """L-BFGS kept its curvature memory across steps; when alpha grew, the stale pairs made
     its steps vanish and the student stayed at the xent solution (same val loss)."""
-    from models.methods import AuxConfLoss
+    from models.losses import AuxConfLoss
 
     x, y = _separable(400)
     rng = np.random.default_rng(0)

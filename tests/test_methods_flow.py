@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from flows.config import load_config
-from tasks.specs import METHODS
+from models.methods import METHODS
 from flows.experiment import w2s_experiment
 from flows.methods_study import methods_study
 from flows.study_config import MethodsStudyConfig
@@ -34,7 +34,7 @@ def test_every_method_runs_on_the_binary_mixture_and_is_tracked(method):
     params = _params(result["mlflow_run_id"])
     assert params["method"] == method
     if method == "aux_conf":
-        assert params["methods.aux_conf.alpha_max"] == "0.75"
+        assert params["method.alpha_max"] == "0.75"
     stages = tracking.client().search_runs(
         [tracking.client().get_run(result["mlflow_run_id"]).info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{result['mlflow_run_id']}' and tags.`w2s.stage` = 'train_strong'",
@@ -51,7 +51,7 @@ def test_csl_on_class_blocks_caches_its_teachers_and_reuses_upstream():
     assert all(stages[s]["cached"] for s in UPSTREAM)  # a method change recomputes no upstream stage
     assert not stages["teachers_2"]["cached"] and not stages["teachers_4"]["cached"]
     # Another csl variant reuses the teacher levels it shares.
-    lg = w2s_experiment(load_config(HERE / "blocks.yaml", [*base, "method=csl", "methods.csl.local_global=true"]))
+    lg = w2s_experiment(load_config(HERE / "blocks.yaml", [*base, "method=csl", "method.local_global=true"]))
     assert lg["stages"]["teachers_2"]["cached"] and lg["stages"]["teachers_4"]["cached"]
     assert not lg["stages"]["train_strong"]["cached"]
 
@@ -66,7 +66,7 @@ def test_methods_study_table_pairs_seeds_and_shares_upstream(tmp_path):
         "binary": {"data": load_config(HERE / "small.yaml").data.model_dump(mode="json"), "selection": {"rounds": 6, "pull_size": 40}},
         "blocks": {k: v for k, v in yaml.safe_load((HERE / "blocks.yaml").read_text()).items() if k != "experiment"},
     }
-    variants = {"xent": {"method": "xent"}, "aux_conf": {"method": "aux_conf"}, "csl_2": {"method": "csl", "methods": {"csl": {"teachers": [1, 2]}}}}
+    variants = {"xent": {"method": "xent"}, "aux_conf": {"method": "aux_conf"}, "csl_2": {"method": {"name": "csl", "teachers": [1, 2]}}}
     config = MethodsStudyConfig(
         experiment="w2s-tests-methods", seeds=2, settings=settings, variants=variants, skip={"binary": ("csl_2",)}
     )
@@ -98,7 +98,7 @@ def test_methods_study_refuses_a_cell_that_cannot_run():
     from pydantic import ValidationError
 
     # Three levels of class blocks cannot run on two classes.
-    blocks = {"method": "csl", "methods": {"csl": {"by": "classes", "teachers": [1, 2, 4]}}}
+    blocks = {"method": {"name": "csl", "by": "classes", "teachers": [1, 2, 4]}}
     with pytest.raises(ValidationError, match="setting 'mixture', variant 'csl': .*4 teachers but the data has 2 classes"):
         MethodsStudyConfig(settings={"mixture": {}}, variants={"xent": {"method": "xent"}, "csl": blocks}, skip={})
 

@@ -12,6 +12,7 @@ import pytest
 from flows.config import load_config
 from flows.experiment import w2s_experiment
 from flows.plan import plan_experiment, stage_names
+from models.methods import METHODS
 from tasks.code_fingerprint import code_dependencies
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -51,7 +52,7 @@ def test_an_unchanged_config_is_all_cached(done):
 
 
 def test_a_method_change_reruns_the_student_and_its_evaluation_only(done):
-    config = done.model_copy(update={"method": "xent_hard"})
+    config = done.model_copy(update={"method": METHODS["xent_hard"].Params()})
     steps = plan_experiment(config)
     would = _would(steps)
     assert would["train_strong"] == "run" and ("config", "method: xent → xent_hard") in _reasons(steps, "train_strong")
@@ -131,7 +132,7 @@ def test_editing_a_models_file_invalidates_exactly_the_stages_that_run_it(done, 
 def test_plan_and_run_agree_on_every_forced_stage_of_the_derived_list():
     """Every stage the wiring lists (csl's teacher levels included) can be forced either way,
     and the plan names exactly the stages the run then recomputes."""
-    config = load_config(SMALL, ["seed=302", "method=csl", "methods.csl.by=sources", "methods.csl.teachers=[1,2]"])
+    config = load_config(SMALL, ["seed=302", "method=csl", "method.by=sources", "method.teachers=[1,2]"])
     w2s_experiment(config)
     names = stage_names(config)
     assert {"teachers_2", "train_teachers"} <= set(names)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.losses import product_targets, soft_cross_entropy
-from models.methods import ProductLoss, StudentData, train_student
+from models.losses import ProductLoss, product_targets, soft_cross_entropy
+from models.methods import METHODS, StudentData, fit_student
 from models.probe_filter import LogisticProbe, ProbeFilter, disagreement, keep_agreeing, knn_predict
 from models.training import FitSpec
 
@@ -100,8 +100,8 @@ def test_probe_filter_drops_the_flipped_labels_first():
 def test_both_run_as_student_methods(method, params):
     x, weak, y, _ = _noisy_weak_labels()
     data = StudentData(x=x, weak_probs=weak, x_val=x[:60], val_targets=weak[:60])
-    fit, facts = train_student(method, params, FitSpec(C=1.0), data, seed=0)
-    xent, _ = train_student("xent", {}, FitSpec(C=1.0), data, seed=0)
+    fit, facts = fit_student(FitSpec(C=1.0), data, 0, METHODS[method].Params(**params))
+    xent, _ = fit_student(FitSpec(C=1.0), data, 0, METHODS["xent"].Params())
     assert not torch.allclose(fit.net.layers[0].weight, xent.net.layers[0].weight)
     if method == "probe_filter":
         assert facts == {"probe_kept": 270, "probe_val_kept": 54}

@@ -104,4 +104,6 @@ def test_each_bundled_source_runs_by_name_offline_with_a_real_gap(name):
 def test_the_multi_domain_source_gives_the_bandit_three_sources():
     config = load_config(None, ["source=ucla_levels"])
     assert [s.filter_values for s in config.data.sources] == [("lower",), ("upper",), ("graduate",)]
-    assert config.selection.policy == "ucb1" and config.methods.csl.by == "sources"
+    assert config.selection.policy == "ucb1"
+    csl = load_config(None, ["source=ucla_levels", "method=csl", "method.by=sources"]).method_params
+    assert csl.teachers == (1, 3)  # one specialist per level
