@@ -1,8 +1,8 @@
 """``w2s report`` end to end: a run of each kind recorded by the CLI as a user records it,
 its page written by the CLI, then read by headless Chromium from the file alone (a
-``file://`` address: no server, no network). The pictures are kept in bench/results/
-(report_experiment.png, report_sweep.png, report_study.png), made by
-bench/report_screenshot.py's own functions.
+``file://`` address: no server, no network), through bench/report_screenshot.py's own
+functions. The test's pictures stay in its folder; the committed ones in bench/results/
+(report_experiment.png, report_sweep.png, report_study.png) are made by that script.
 """
 
 import importlib
@@ -49,14 +49,14 @@ def _page(home: Path, kind: str, printed: dict) -> dict:
     assert done.returncode == 0, done.stderr
     path = home / "reports" / f"{run_id}.html"
     assert done.stdout.strip() == str(path)
-    facts = bench.inspect_page(path, bench.RESULTS / f"report_{kind}.png")
+    facts = bench.inspect_page(path, home / f"report_{kind}.png")
     assert bench.problems(facts) == []  # figures embedded and non-blank, nothing fetched from elsewhere
     assert facts["kind"] == kind and len(facts["images"]) == 1
     assert facts["sections"][:2] == ["Headline metrics", "Figures"]
     for stage in printed["stages"]:
         assert stage in facts["text"], f"stage {stage} missing"
     assert printed["config_hash"] in facts["text"] and run_id in facts["text"]
-    picture = (bench.RESULTS / f"report_{kind}.png").read_bytes()
+    picture = (home / f"report_{kind}.png").read_bytes()
     assert picture[:8] == b"\x89PNG\r\n\x1a\n" and len(picture) > 30_000
     return facts
 
