@@ -98,10 +98,9 @@ def main(overrides: list[str]) -> dict:
     from models.losses import AdaptConfLoss
     from models.methods import METHODS
     from models.training import fit_classifier, predict_probs
-    from tasks.fitting import fit_spec
 
     config, x, weak, x_val, weak_val, x_test, y_test = pipeline_inputs(overrides)
-    spec = fit_spec(config.strong)
+    spec = config.strong.fit_spec()
     def test_acc(loss_fn=None) -> float:
         """The student as train_strong fits it: same spec, points, labels, seed, selection."""
         fit = fit_classifier(spec, x, weak, x_val, weak_val, config.seed, loss_fn=loss_fn)

@@ -9,16 +9,6 @@ from tasks.specs import ModelConfig
 from tasks.stage import StageOutput
 
 
-def fit_spec(cfg: ModelConfig):
-    """The fitting recipe a model config describes."""
-    from models.training import FitSpec
-
-    return FitSpec(
-        arch=cfg.arch, hidden=cfg.hidden, C=cfg.C, optimizer=cfg.optimizer, lr=cfg.lr,
-        epochs=cfg.epochs, lbfgs_iters=cfg.lbfgs_iters, patience=cfg.patience, batch_size=cfg.batch_size,
-    )
-
-
 def train_classifier(
     out: StageOutput,
     cfg: ModelConfig,
@@ -35,7 +25,7 @@ def train_classifier(
 
     if len(x) == 0:
         raise ValueError("the training split is empty")
-    spec = fit_spec(cfg)
+    spec = cfg.fit_spec()
     result = fit_classifier(spec, x, targets, x_val, val_targets, seed)
     test_probs = predict_probs(result.net, x_test)
     save_fit(out, result, spec, test_probs, n_train=len(x))

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from models.head import HeadSettings
 from models.methods import METHODS
 from models.nlp_tasks import TASKS
 from models.overlap import DETECTORS
@@ -298,20 +299,11 @@ def _backbone_by_name(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
-class ModelConfig(Section):
-    """One side's model: a classifier and how it is fitted (full-batch L-BFGS by default, as
-    scikit-learn's), on the side's view of the data or on a pretrained ``backbone``'s
-    features, or the backbone itself fine-tuned (``backbone.mode``)."""
+class ModelConfig(Section, HeadSettings):
+    """One side's model: a classifier and how it is fitted (models.head), on the side's view
+    of the data or on a pretrained ``backbone``'s features, or the backbone itself
+    fine-tuned (``backbone.mode``)."""
 
-    arch: Literal["linear", "mlp", "cnn"] = Field("linear", description="cnn: a small conv net over square one-channel images")
-    hidden: int = Field(64, ge=1)
-    C: float = Field(1.0, gt=0, description="inverse L2 strength, scikit-learn's convention")
-    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
-    lr: float = Field(1.0, gt=0)
-    epochs: int = Field(10, ge=1)
-    lbfgs_iters: int = Field(20, ge=1)
-    patience: int = Field(2, ge=1)
-    batch_size: int = Field(0, ge=0, description="points per optimiser step; 0 = the whole split")
     backbone: Annotated[BackboneConfig | None, BeforeValidator(_backbone_by_name)] = None
 
     @property

@@ -17,7 +17,6 @@ from tasks.grid_artifacts import GridData, GridModel, GridSelection, RoundStuden
 from tasks.select_grid import source_rows
 from tasks.specs import ModelConfig
 from tasks.stage import StageOutput, cached_stage
-from tasks.fitting import fit_spec
 
 
 @cached_stage(RoundStudents)
@@ -51,7 +50,7 @@ def train_round_students(
         test_rows = np.flatnonzero(test.cell == cell["cell"])
         x_eval = np.tile(test.x[test_rows], (n_rounds, 1))
         eval_ids = np.repeat(np.arange(n_rounds), len(test_rows))
-        probs = fit_many(fit_spec(model), pool.x[flat], targets[flat], ids, x_eval, eval_ids, n_rounds, seed=cell["seed"])
+        probs = fit_many(model.fit_spec(), pool.x[flat], targets[flat], ids, x_eval, eval_ids, n_rounds, seed=cell["seed"])
         acc[i] = accuracy_by_cell(probs, np.tile(test.label[test_rows], n_rounds), eval_ids, n_rounds)
         done.advance()
     done.close()

@@ -10,7 +10,7 @@ from models.metrics import accuracy
 from models.synthetic import OVERLAP as OVERLAP_GROUP
 from tasks.artifacts import Selection, SourceSplits, Student, TeacherLabels, WeakLabels, splits_of
 from tasks.finetuning import concat, finetune_and_save, raw_inputs, rows_of
-from tasks.fitting import fit_spec, save_fit
+from tasks.fitting import save_fit
 from tasks.specs import BackboneConfig, StrongConfig
 from tasks.stage import StageOutput, cached_stage
 
@@ -63,7 +63,7 @@ def train_strong(
         )
         Student.record(out, test_acc=accuracy(probs, test.label))
         return
-    spec = fit_spec(strong)
+    spec = strong.fit_spec()
     upstream = Upstream()
     if TEACHERS in learner.needs:
         upstream.levels = _levels(method, labels, teachers, taken, val, val.n_classes)

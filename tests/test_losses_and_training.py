@@ -69,9 +69,8 @@ def test_same_seed_gives_identical_weights():
 def test_minibatches_give_losses_every_step_of_the_schedule():
     from tasks.specs import ModelConfig
     from models.losses import soft_cross_entropy
-    from tasks.fitting import fit_spec
 
-    spec = fit_spec(ModelConfig(optimizer="adam", lr=0.01, epochs=2, batch_size=100))
+    spec = ModelConfig(optimizer="adam", lr=0.01, epochs=2, batch_size=100).fit_spec()
     assert spec.batch_size == 100
     x, y = _separable(400)
     seen = []

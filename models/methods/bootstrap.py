@@ -6,37 +6,15 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
+from models.head import HeadSettings
 from models.methods.base import Method, MethodParams
-
-
-class IntermediateModel(BaseModel):
-    """The intermediate model: a head on the strong features, with the fields of a side's
-    model section (``weak.*``, ``strong.*``) that a fit on features reads. Its own fields
-    here, not the config's model section: models/ does not import the config."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    arch: Literal["linear", "mlp", "cnn"] = "mlp"
-    hidden: int = Field(8, ge=1)
-    C: float = Field(0.1, gt=0, description="inverse L2 strength, scikit-learn's convention")
-    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
-    lr: float = Field(1.0, gt=0)
-    epochs: int = Field(10, ge=1)
-    lbfgs_iters: int = Field(20, ge=1)
-    patience: int = Field(2, ge=1)
-    batch_size: int = Field(0, ge=0, description="points per optimiser step; 0 = the whole split")
-
-    def fit_spec(self):
-        from models.training import FitSpec
-
-        return FitSpec(**self.model_dump())
 
 
 class BootstrapParams(MethodParams):
     name: Literal["bootstrap"] = "bootstrap"
-    intermediate: IntermediateModel = IntermediateModel()
+    # Its own model, smaller and more regularised than the default student's head.
+    intermediate: HeadSettings = HeadSettings(arch="mlp", hidden=8, C=0.1)
 
 
 class Bootstrap(Method):
