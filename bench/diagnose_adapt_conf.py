@@ -97,10 +97,11 @@ def trace(spec, loss_fn, tau, x, weak, x_val, weak_val, x_test, y_test, seed):
 def main(overrides: list[str]) -> dict:
     from models.losses import AdaptConfLoss
     from models.methods import METHODS
+    from models.head import fit_spec
     from models.training import fit_classifier, predict_probs
 
     config, x, weak, x_val, weak_val, x_test, y_test = pipeline_inputs(overrides)
-    spec = config.strong.fit_spec()
+    spec = fit_spec(config.strong)
     def test_acc(loss_fn=None) -> float:
         """The student as train_strong fits it: same spec, points, labels, seed, selection."""
         fit = fit_classifier(spec, x, weak, x_val, weak_val, config.seed, loss_fn=loss_fn)

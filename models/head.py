@@ -26,8 +26,21 @@ class HeadSettings(BaseModel):
     patience: int = Field(2, ge=1)
     batch_size: int = Field(0, ge=0, description="points per optimiser step; 0 = the whole split")
 
-    def fit_spec(self):
-        """The fitting recipe these settings describe (models.training.FitSpec)."""
-        from models.training import FitSpec
 
-        return FitSpec(**{k: getattr(self, k) for k in HeadSettings.model_fields})
+def fit_spec(head: HeadSettings):
+    """The fitting recipe ``head`` describes (models.training.FitSpec). A function here, not a
+    method of the config: a stage that calls it imports this module, so the stage's code
+    fingerprint follows it (the config's own modules are bookkeeping there)."""
+    from models.training import FitSpec
+
+    return FitSpec(**{k: getattr(head, k) for k in HeadSettings.model_fields})
+
+
+class IntermediateHead(HeadSettings):
+    """Bootstrap's intermediate model: its own, smaller and more regularised than a side's
+    default head. Defaults of its own (not an instance's) so that a partial section in YAML
+    keeps them."""
+
+    arch: Literal["linear", "mlp", "cnn"] = "mlp"
+    hidden: int = Field(8, ge=1)
+    C: float = Field(0.1, gt=0, description="inverse L2 strength, scikit-learn's convention")

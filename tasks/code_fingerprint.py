@@ -21,6 +21,7 @@ PROJECT_PACKAGES = ("models", "tasks")
 # stage reads, so only a change of value, never an edited docstring, makes a stage rerun.
 BOOKKEEPING = {
     "tasks", "tasks.stage", "tasks.tracking", "tasks.workspace", "tasks.code_fingerprint", "tasks.manifest", "tasks.specs",
+    "models.progress",  # what a stage shows while it runs, never what it computes
 }
 # CPython 3.11 (3.11.7 here) can fail ast.parse run in two threads at once ("AST constructor
 # recursion depth mismatch"), as a sweep's cells do: one parse at a time.

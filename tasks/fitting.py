@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.head import fit_spec
 from tasks.artifacts import TrainedModel
 from tasks.specs import ModelConfig
 from tasks.stage import StageOutput
@@ -25,7 +26,7 @@ def train_classifier(
 
     if len(x) == 0:
         raise ValueError("the training split is empty")
-    spec = cfg.fit_spec()
+    spec = fit_spec(cfg)
     result = fit_classifier(spec, x, targets, x_val, val_targets, seed)
     test_probs = predict_probs(result.net, x_test)
     save_fit(out, result, spec, test_probs, n_train=len(x))

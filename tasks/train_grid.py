@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 
+from models.head import fit_spec
 from models.metrics import accuracy
 from models.synthetic import OVERLAP
 from tasks.grid_artifacts import GridData, GridDetection, GridModel, GridStudent
@@ -34,7 +35,7 @@ def train_grid_truth(out: StageOutput, model: ModelConfig, view: Literal["weak",
     labelled = [test, pool] if view == "weak" else [test]
     x_eval = np.concatenate([features(s) for s in labelled])
     eval_ids = np.concatenate([s.cell for s in labelled])
-    probs = fit_many(model.fit_spec(), features(train), one_hot(train.label, 2), train.cell, x_eval, eval_ids, n_cells, seed=0)
+    probs = fit_many(fit_spec(model), features(train), one_hot(train.label, 2), train.cell, x_eval, eval_ids, n_cells, seed=0)
     test_probs = probs[: len(test.label)]
     GridModel.write(
         out, test_probs, probs[len(test.label):] if view == "weak" else None,
@@ -69,7 +70,7 @@ def train_grid_w2s(
     else:
         keep = detection.groups == OVERLAP
     probs = fit_many(
-        model.fit_spec(), pool.x, targets, pool.cell, test.x, test.cell, n_cells, seed=0, keep=keep
+        fit_spec(model), pool.x, targets, pool.cell, test.x, test.cell, n_cells, seed=0, keep=keep
     )
     trained_on = np.bincount(pool.cell[keep], minlength=n_cells)
     GridStudent.write(out, probs, trained_on, subset=subset, weak_labels=weak_labels, test_acc=accuracy(probs, test.label))

@@ -13,6 +13,7 @@ import numpy as np
 from models.metrics import accuracy_by_cell
 from models.progress import meter
 from models.selection import collected_after
+from models.head import fit_spec
 from tasks.grid_artifacts import GridData, GridModel, GridSelection, RoundStudents
 from tasks.select_grid import source_rows
 from tasks.specs import ModelConfig
@@ -50,7 +51,7 @@ def train_round_students(
         test_rows = np.flatnonzero(test.cell == cell["cell"])
         x_eval = np.tile(test.x[test_rows], (n_rounds, 1))
         eval_ids = np.repeat(np.arange(n_rounds), len(test_rows))
-        probs = fit_many(model.fit_spec(), pool.x[flat], targets[flat], ids, x_eval, eval_ids, n_rounds, seed=cell["seed"])
+        probs = fit_many(fit_spec(model), pool.x[flat], targets[flat], ids, x_eval, eval_ids, n_rounds, seed=cell["seed"])
         acc[i] = accuracy_by_cell(probs, np.tile(test.label[test_rows], n_rounds), eval_ids, n_rounds)
         done.advance()
     done.close()

@@ -8,6 +8,7 @@ from models.csl import Level, class_blocks, teacher_of_class
 from models.methods import METHODS, OVERLAP, TEACHERS, MethodParams, StudentData, Upstream
 from models.metrics import accuracy
 from models.synthetic import OVERLAP as OVERLAP_GROUP
+from models.head import fit_spec
 from tasks.artifacts import Selection, SourceSplits, Student, TeacherLabels, WeakLabels, splits_of
 from tasks.finetuning import concat, finetune_and_save, raw_inputs, rows_of
 from tasks.fitting import save_fit
@@ -63,7 +64,7 @@ def train_strong(
         )
         Student.record(out, test_acc=accuracy(probs, test.label))
         return
-    spec = strong.fit_spec()
+    spec = fit_spec(strong)
     upstream = Upstream()
     if TEACHERS in learner.needs:
         upstream.levels = _levels(method, labels, teachers, taken, val, val.n_classes)

@@ -13,6 +13,7 @@ import numpy as np
 
 from models.csl import class_blocks
 from models.metrics import accuracy
+from models.head import fit_spec
 from tasks.artifacts import SourceSplits, TeacherLabels, splits_of
 from tasks.specs import ModelConfig
 from tasks.stage import StageOutput, cached_stage
@@ -44,7 +45,7 @@ def train_teachers(
         if not rows.any():
             raise ValueError(f"csl: teacher {j} of {n_teachers} has no weak_train points in its block")
         fit = fit_classifier(
-            weak.fit_spec(), train.x_weak[rows], one_hot(train.label[rows], k),
+            fit_spec(weak), train.x_weak[rows], one_hot(train.label[rows], k),
             val.x_weak[val_rows], one_hot(val.label[val_rows], k), seed + j,
         )
         for i, pool in enumerate(pools):

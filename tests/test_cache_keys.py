@@ -81,3 +81,11 @@ def test_a_stage_refuses_a_manifest_of_another_kind():
     labels = WeakLabels(stage="weak_label", key="k", path="p", fingerprint="f")
     with pytest.raises(TypeError, match="weak_label: weak takes TrainedModel, got a WeakLabels"):
         weak_label.fn(weak=labels, sources=[])
+
+
+def test_every_training_stage_follows_the_code_that_builds_its_fit_recipe():
+    # The recipe is built from the config (bookkeeping) by models.head: a stage that trains
+    # must see that module, or an edit to it would hand back stale fits.
+    for stage in ("train_weak", "train_ceiling", "train_strong", "train_teachers", "train_grid", "train_round_students"):
+        assert "models.head" in code_dependencies(f"tasks.{stage}"), stage
+    assert "models.progress" not in code_dependencies("tasks.train_strong")  # display only

@@ -36,8 +36,10 @@ def test_the_nightly_schedule_is_registered_as_written(prefect_harness):
     assert schedule.schedule.cron == nightly["cron"] and schedule.schedule.timezone == nightly["timezone"]
     # Its parameters make a valid sweep: every cell's config is checked here, not at 03:00.
     sweep = SweepConfig.model_validate(registered.parameters)
-    # The nightly benchmark runs every registered method, three seeds each.
-    assert set(sweep.grid["method"]) == set(METHODS) and len(sweep.combinations()) == 3 * len(METHODS)
+    # The nightly benchmark runs registered methods only, three seeds each (a new method joins
+    # it by its name in the grid, when it is worth running every night).
+    methods = sweep.grid["method"]
+    assert set(methods) <= set(METHODS) and len(sweep.combinations()) == 3 * len(methods)
     assert sweep.cell(sweep.combinations()[0]).strong.optimizer == "adam"
 
 

@@ -8,6 +8,7 @@ from models.classifier import Classifier
 from models.losses import l2_penalty, soft_cross_entropy
 from models.labels import one_hot
 from models.training import FitSpec, fit_classifier, load_classifier, predict_probs, save_classifier
+from models.head import fit_spec
 
 
 def test_soft_cross_entropy_by_hand():
@@ -70,7 +71,7 @@ def test_minibatches_give_losses_every_step_of_the_schedule():
     from tasks.specs import ModelConfig
     from models.losses import soft_cross_entropy
 
-    spec = ModelConfig(optimizer="adam", lr=0.01, epochs=2, batch_size=100).fit_spec()
+    spec = fit_spec(ModelConfig(optimizer="adam", lr=0.01, epochs=2, batch_size=100))
     assert spec.batch_size == 100
     x, y = _separable(400)
     seen = []

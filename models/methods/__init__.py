@@ -1,8 +1,9 @@
 """The strong-training methods: how a W2S student learns from its weak supervision.
 
 One module per method, each with a ``METHOD`` (models/methods/base.py says what one is),
-and this registry. Adding a method is one module here and one line below; the config's
-``method`` choices, the command line and the tests that run every method follow from it.
+and this registry. Adding a method is one module here and its name below (import and list);
+the config's ``method`` choices, the command line and the tests that run every method
+follow from it.
 """
 
 from __future__ import annotations

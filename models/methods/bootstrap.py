@@ -7,14 +7,13 @@ from typing import Literal
 
 import numpy as np
 
-from models.head import HeadSettings
+from models.head import IntermediateHead, fit_spec
 from models.methods.base import Method, MethodParams
 
 
 class BootstrapParams(MethodParams):
     name: Literal["bootstrap"] = "bootstrap"
-    # Its own model, smaller and more regularised than the default student's head.
-    intermediate: HeadSettings = HeadSettings(arch="mlp", hidden=8, C=0.1)
+    intermediate: IntermediateHead = IntermediateHead()
 
 
 class Bootstrap(Method):
@@ -34,7 +33,7 @@ class Bootstrap(Method):
         if len(first) == 0 or len(second) == 0:
             raise ValueError("bootstrap needs at least two training points")
         middle = fit_classifier(
-            params.intermediate.fit_spec(), data.x[first], data.weak_probs[first], data.x_val, data.val_targets, seed
+            fit_spec(params.intermediate), data.x[first], data.weak_probs[first], data.x_val, data.val_targets, seed
         )
         labels = predict_probs(middle.net, data.x[second])
         # The strong student's supervisor is now the intermediate: honest selection uses its labels.
