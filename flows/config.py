@@ -212,6 +212,8 @@ def _config_path(loc: tuple, data: Any) -> list:
     for part in loc:
         if isinstance(node, dict) and isinstance(part, str) and part not in node and part != loc[-1]:
             continue
+        if isinstance(part, str) and node is not None and not isinstance(node, (dict, list)):
+            continue  # a union member's tag after the value itself (method.teachers's literal['auto'])
         path.append(part)
         node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
     return path
@@ -356,7 +358,11 @@ def _first_error(e: ValidationError, data: Any = None) -> str:
         if len(path) == 2 and path[0] == "method" and isinstance(method, dict) and method.get("name") in METHODS:
             return unknown_parameter(method["name"], path[1])
         return str(_unknown(key))
-    msg = err["msg"].removeprefix("Value error, ")
+    # A value no member of a union accepts fails once per member: say what each wanted.
+    wanted = [x["msg"].removeprefix("Value error, ") for x in e.errors()
+              if ".".join(str(p) for p in _config_path(x["loc"], data)) == key]
+    first, *others = dict.fromkeys(wanted)
+    msg = " or ".join([first, *(o.removeprefix("Input should be ") for o in others)])
     given = err.get("input")
     shown = "" if isinstance(given, (dict, list)) or given is None else f" (got {given!r})"
     # Whole-config checks name their keys in the message itself.

@@ -182,7 +182,11 @@ class MethodsStudyConfig(JobConfig):
             if unknown:
                 raise ValueError(f"skip.{setting}: unknown setting or variant {sorted(unknown)}")
         for setting, updates in self.settings.items():
-            unknown = set(updates.get("for_method", {})) - set(METHODS)
+            for_method = updates.get("for_method", {})
+            if not isinstance(for_method, dict) or not all(isinstance(p, dict) for p in for_method.values()):
+                raise ValueError(f"settings.{setting}.for_method: give a mapping of method names to their "
+                                 "parameters, e.g. {csl: {by: sources}}")
+            unknown = set(for_method) - set(METHODS)
             if unknown:
                 raise ValueError(f"settings.{setting}.for_method: unknown method {sorted(unknown)} (methods: {', '.join(METHODS)})")
         for setting, variant in self.pairs():
@@ -204,11 +208,27 @@ class MethodsStudyConfig(JobConfig):
         updates = dict(self.settings[setting])
         for_method = updates.pop("for_method", {})
         *bundled, updates = preset_first(updates)
-        chosen = build_config([*bundled, self.variants[variant]], schema=ExperimentConfig).method
+        chosen = _method_name([*bundled, self.variants[variant]])
         variant_method = self.variants[variant].get("method")
         own = {k: v for k, v in variant_method.items() if k != "name"} if isinstance(variant_method, dict) else {}
-        adapted = {"method": {"name": chosen.name, **for_method.get(chosen.name, {}), **own}}
+        adapted = {"method": {"name": chosen, **for_method.get(chosen, {}), **own}}
         return build_config([*bundled, self.variants[variant], updates, adapted, fixed], schema=ExperimentConfig)
+
+
+def _method_name(layers: list[dict]) -> str:
+    """The method the last of ``layers`` to name one chooses (``method: NAME`` or
+    ``method: {name: NAME, ...}``), else the default: read off the raw layers, because the
+    parameters a setting gives that method may be valid only on that setting's data."""
+    from flows.config import ExperimentConfig
+
+    name = ExperimentConfig.model_fields["method"].default.name
+    for layer in layers:
+        method = layer.get("method")
+        if isinstance(method, str):
+            name = method
+        elif isinstance(method, dict) and "name" in method:
+            name = method["name"]
+    return name
 
 
 class SweepConfig(JobConfig):
@@ -310,8 +330,13 @@ class LadderConfig(JobConfig):
         config = self.experiment_config(0)  # the pairs' config is valid, and says what the ladder can do
         if config.data.kind != "dataset":
             raise ValueError("models: a ladder of pretrained models reads text or images; name a real source (source=NAME)")
-        if TEACHERS in METHODS[config.method.name].needs:
-            raise ValueError(f"method: {config.method.name} trains specialised weak teachers; a ladder's teachers are its models")
+        method = METHODS[config.method.name]
+        if TEACHERS in method.needs:
+            raise ValueError(f"method: {method.name} trains specialised weak teachers; a ladder's teachers are its models")
+        if self.mode != "probe" and method.features_only:
+            can = ", ".join(m.name for m in METHODS.values() if not m.features_only)
+            raise ValueError(f"method: {method.name} cannot fine-tune a backbone ({method.features_only}); "
+                             f"with mode={self.mode} use one of {can}")
         return self
 
     def experiment_config(self, seed: int):

@@ -335,6 +335,10 @@ def _method_by_name(value: Any) -> Any:
     """``method=aux_conf``: a name stands for that method at its defaults; a name the
     registry lacks is refused with the ones it has."""
     named = {"name": value} if isinstance(value, str) else value
+    if not isinstance(named, (dict, BaseModel)):  # a number, a list, null: no method is named
+        # The config's error line shows a scalar as given; a list or null is shown here.
+        given = f" (got {value!r})" if isinstance(value, list) or value is None else ""
+        raise ValueError(f"give a method's name, one of {', '.join(METHODS)}{given}")
     if isinstance(named, dict) and named.get("name") not in METHODS:
         known = ", ".join(f"'{m}'" for m in METHODS)
         # A name given alone is shown by the config's error line; a mapping's is shown here.

@@ -129,6 +129,10 @@ def test_a_yaml_method_is_a_name_or_a_mapping_with_its_name(tmp_path):
         (["methods.aux_conf.alpha_max=0.5"], None,
          "methods.aux_conf.alpha_max: .* write method=aux_conf method.alpha_max=VALUE"),
         ([], "methods: {csl: {by: sources}}", r"methods.csl.by: .* write method=csl method.by=VALUE \(in YAML, method: \{name: csl, by: VALUE\}\)"),
+        (["method=3"], None, r"^method: give a method's name, one of xent, .*csl \(got 3\)$"),
+        ([], "method: [a]", r"^method: give a method's name, .* \(got \['a'\]\)$"),
+        # A value no member of a union takes: the key as written, and what each member wanted.
+        (["method=csl", "method.teachers=1,2"], None, r"^method.teachers: Input should be 'auto' or a valid tuple \(got '1,2'\)$"),
     ],
 )
 def test_a_parameter_the_method_lacks_and_old_method_keys_are_refused_in_one_line(tmp_path, overrides, yaml_text, message):

@@ -103,6 +103,32 @@ def test_methods_study_refuses_a_cell_that_cannot_run():
         MethodsStudyConfig(settings={"mixture": {}}, variants={"xent": {"method": "xent"}, "csl": blocks}, skip={})
 
 
+def test_a_study_variant_is_checked_on_its_settings_data_and_for_method_must_be_a_mapping():
+    from pydantic import ValidationError
+
+    from flows.study_config import DEFAULT_SETTINGS
+
+    # Three levels of class blocks are valid on the 8-class setting, though not on the defaults' 2 classes.
+    blocks = {"method": {"name": "csl", "teachers": [1, 2, 4]}}
+    study = MethodsStudyConfig(settings={"class_blocks": DEFAULT_SETTINGS["class_blocks"]},
+                               variants={"xent": {"method": "xent"}, "csl": blocks}, skip={})
+    assert study.cell("class_blocks", "csl", 0).method.teachers == (1, 2, 4)
+    for malformed in (["csl"], {"csl": 3}):
+        with pytest.raises(ValidationError, match="settings.s.for_method: give a mapping of method names"):
+            MethodsStudyConfig(settings={"s": {"for_method": malformed}}, skip={})
+
+
+def test_a_ladder_that_fine_tunes_refuses_a_method_that_cannot():
+    from pydantic import ValidationError
+
+    from flows.study_config import LadderConfig
+
+    for method in ("probe_filter", "bootstrap"):
+        with pytest.raises(ValidationError, match=f"method: {method} cannot fine-tune a backbone .*use one of xent"):
+            LadderConfig(models=("minilm:1", "minilm"), mode="finetune", overrides=(f"method={method}",))
+    assert LadderConfig(models=("minilm:1", "minilm"), mode="probe", overrides=("method=probe_filter",))
+
+
 def test_the_default_methods_train_five_different_students():
     """xent, xent_hard, aux_conf, adapt_conf and csl on their defaults, with the default
     full-batch L-BFGS student: five different students (aux_conf was xent's twin when early
