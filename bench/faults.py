@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT))
 from flows.server import stop_server  # noqa: E402  (light: the standard library only)
 
 SMALL = ROOT / "tests" / "small.yaml"
-# A student that trains for some seconds, so that a kill can land inside train_strong.
 # A student that trains for several seconds (about 5 s on 2 cores), so that a kill lands
 # inside its epochs; the resumed and the reference run each train it in full.
 SLOW_STUDENT = ["strong.arch=mlp", "strong.hidden=256", "strong.optimizer=adam", "strong.lr=0.001",

@@ -127,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     _server_option(ladder)
     ladder.set_defaults(handler=_ladder)
 
-    study = sub.add_parser("study", help="run a study: overlap density, source selection (RESEARCH.md §1), methods (§2–§4)")
+    study = sub.add_parser("study", help="run a study: overlap density, source selection, methods (docs/research.md)")
     study.add_argument("name", choices=sorted(STUDIES), help="which study")
     study.add_argument("items", nargs="*", metavar="[CONFIG.yaml] key=value", help="a YAML config and/or overrides")
     study.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here (e.g. bench/results)")

@@ -58,7 +58,7 @@ def load_deployments(path: str | Path | None = None, only: list[str] | tuple[str
     if unknown:
         raise ValueError(f"{path}: no deployment named {unknown[0]!r} (deployments: {', '.join(map(str, names))})")
     # Entry points are relative to the project folder (the one holding deployments/): `prefect deploy` is
-    # run from there (the README says so), and serve must find them wherever it is started.
+    # run from there (docs/operations.md says so), and serve must find them wherever it is started.
     root = path.resolve().parent.parent
     deployments = []
     for d in entries:

@@ -1,4 +1,4 @@
-"""A model ladder (RESEARCH.md §5; Burns et al.'s main figure) as one Prefect flow over cached stages.
+"""A model ladder (docs/backbones.md; Burns et al.'s main figure) as one Prefect flow over cached stages.
 
 For each seed: every model's splits (its own frozen features as both views, or its raw
 inputs when fine-tuned) and its ground-truth fit; every model but the largest labels the

@@ -1,4 +1,4 @@
-"""The method comparison (RESEARCH.md §0, §2–§4) as one Prefect flow over cached stages.
+"""The method comparison (docs/research.md) as one Prefect flow over cached stages.
 
 Every (setting, variant, seed) cell is a full experiment config run through the
 experiment's DAG, as a nested MLflow run of the study's run. Cells of one setting and

@@ -1,4 +1,4 @@
-"""The overlap-density study (RESEARCH.md §1) as one Prefect flow over cached, batched stages.
+"""The overlap-density study (docs/research.md) as one Prefect flow over cached, batched stages.
 
 ingest_grid → weak and ceiling → detection (each detector) → W2S students on the true
 overlap points, on each detector's overlap points, and on all points → report. Every

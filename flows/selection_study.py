@@ -1,4 +1,4 @@
-"""The source-selection study (RESEARCH.md §1) as one Prefect flow over cached stages.
+"""The source-selection study (docs/research.md) as one Prefect flow over cached stages.
 
 K synthetic sources of different overlap densities; each policy buys ``rounds`` pulls on
 every seed, re-detecting overlap on all it holds after each pull; after every round its

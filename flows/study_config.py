@@ -1,5 +1,5 @@
 """Typed configs of the jobs that run many experiment configs: the two studies of
-RESEARCH.md §1 (with the paper's setup as defaults), the methods study, and sweeps.
+docs/research.md (with the paper's setup as defaults), the methods study, and sweeps.
 
 The §1 studies fit scikit-learn-style logistic regressions: full-batch L-BFGS run to
 convergence, with no checkpoint selection at all, so no number is chosen on any labels.
@@ -294,7 +294,7 @@ def cell_label(axes: dict) -> str:
 
 
 class LadderConfig(JobConfig):
-    """A ladder of pretrained models of one family, from small to large (RESEARCH.md §5).
+    """A ladder of pretrained models of one family, from small to large (docs/backbones.md).
 
     Each model is trained once on ground truth of ``weak_train`` (the strong recipe: the
     ``ceiling`` section's head on its frozen features, or the model fine-tuned): it is the

@@ -1,4 +1,4 @@
-"""Co-supervised learning (Liu & Alahi, 2024; RESEARCH.md §4): specialised weak teachers.
+"""Co-supervised learning (Liu & Alahi, 2024; docs/methods.md): specialised weak teachers.
 
 Teachers come in levels of 1, 2, 4, … specialists, each trained on one contiguous block of
 classes (or one data source). Level by level, the previous student picks for each point

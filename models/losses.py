@@ -38,7 +38,7 @@ def l2_penalty(weight: torch.Tensor, C: float, n: float | torch.Tensor) -> torch
     return (per_replica / (2.0 * C * n)).sum()
 
 
-# --- Auxiliary confidence loss (Burns et al., 2023; RESEARCH.md §2) -------------------------
+# --- Auxiliary confidence loss (Burns et al., 2023; docs/methods.md) ----------------------
 
 
 def aux_conf_alpha(step: int, total_steps: int, alpha_max: float, warmup: float = 0.2) -> float:
@@ -147,7 +147,7 @@ def product_targets(logits: torch.Tensor, weak_probs: torch.Tensor, alpha: float
         return product / product.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(product.dtype).tiny)
 
 
-# --- Adaptive confidence distillation (Guo et al., 2024; RESEARCH.md §3) ---------------------
+# --- Adaptive confidence distillation (Guo et al., 2024; docs/methods.md) ------------------
 
 
 def adaptive_confidence_beta(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:

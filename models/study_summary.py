@@ -53,7 +53,7 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]], first: tupl
 
 
 def overlap_study_checks(rows: list[dict], check: str, detector_f1: dict[str, float]) -> list[dict]:
-    """The overlap-density claims (RESEARCH.md §1), each with what was measured.
+    """The overlap-density claims (docs/research.md), each with what was measured.
 
     ``rows`` are the ratio sweep's rows in increasing ratio; ``detector_f1`` maps each
     detector to its mean overlap F1 on the detection-check cells, labelled ``check``

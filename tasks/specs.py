@@ -42,7 +42,7 @@ SourceName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
 class SourceConfig(Section):
-    """One data source. ``synthetic`` is the easy / hard / overlap mixture of RESEARCH.md §1."""
+    """One data source. ``synthetic`` is the easy / hard / overlap mixture of Shin et al. (docs/research.md)."""
 
     name: SourceName
     kind: Literal["synthetic"] = "synthetic"
