@@ -142,6 +142,8 @@ DEFAULT_VARIANTS = {
     "xent_hard": {"method": "xent_hard"},
     "aux_conf": {"method": "aux_conf"},
     "adapt_conf": {"method": "adapt_conf"},
+    "product": {"method": "product"},
+    "probe_filter": {"method": "probe_filter"},
     "csl_2": {"method": {"name": "csl", "teachers": [1, 2]}},
     "csl": {"method": "csl"},
     "overlap_only": {"method": "overlap_only"},
