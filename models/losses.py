@@ -211,8 +211,16 @@ def adaptive_confidence_loss(
 # one class everywhere (docs/methods.md, "Targets are constants of a step").
 
 
+class SelfTargetLoss:
+    """Called as a plain loss, the constants come from the same logits, without gradient."""
+
+    def __call__(self, logits, target, weights, step, total_steps):
+        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
+        return self.with_targets(logits, target, weights, step, total_steps, frozen)
+
+
 @dataclass(frozen=True)
-class AuxConfLoss:
+class AuxConfLoss(SelfTargetLoss):
     alpha_max: float = 0.75
     warmup: float = 0.2
 
@@ -223,17 +231,13 @@ class AuxConfLoss:
         alpha = aux_conf_alpha(step, total_steps, self.alpha_max, self.warmup)
         return aux_confidence_loss(logits, target, alpha, weights, own=frozen)
 
-    def __call__(self, logits, target, weights, step, total_steps):
-        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
-        return self.with_targets(logits, target, weights, step, total_steps, frozen)
-
     def schedule_end(self, total_steps: int) -> int:
         """The first step at which ``alpha`` has reached ``alpha_max``."""
         return math.ceil(self.warmup * total_steps)
 
 
 @dataclass(frozen=True)
-class AdaptConfLoss:
+class AdaptConfLoss(SelfTargetLoss):
     T: float = 1.0
     tau: float = 0.5
     beta_ramp: float = 0.25
@@ -251,17 +255,13 @@ class AdaptConfLoss:
         scale = min(1.0, step / ramp) if ramp > 0 else 1.0
         return adaptive_confidence_loss(logits, self.teacher_logits(target), self.T, self.tau, scale, weights, frozen)
 
-    def __call__(self, logits, target, weights, step, total_steps):
-        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
-        return self.with_targets(logits, target, weights, step, total_steps, frozen)
-
     def schedule_end(self, total_steps: int) -> int:
         """The first step at which ``beta`` is no longer scaled down."""
         return math.ceil(self.beta_ramp * total_steps)
 
 
 @dataclass(frozen=True)
-class ProductLoss:
+class ProductLoss(SelfTargetLoss):
     """Burns et al.'s ``product_loss_fn``: cross-entropy against ``softmax^beta · weak^alpha``,
     renormalised, no gradient through the target. Their ``warmup_frac`` (0.1) is stored but
     never used by their loss, so there is no warm-up here either."""
@@ -274,7 +274,3 @@ class ProductLoss:
 
     def with_targets(self, logits, target, weights, step, total_steps, frozen):
         return soft_cross_entropy(logits, frozen, weights)
-
-    def __call__(self, logits, target, weights, step, total_steps):
-        frozen = self.step_targets(logits.detach(), target, weights, step, total_steps)
-        return self.with_targets(logits, target, weights, step, total_steps, frozen)
