@@ -8,8 +8,8 @@ SIGKILL is a real one), injects its fault, lets the workbench recover, then chec
 researcher would: the run finishes, only what was lost is recomputed, the results equal an
 undisturbed run's, and the SQLite stores and the cache still read. ``data_lost`` counts
 stage results and MLflow runs that existed before the fault and are gone or damaged after
-recovery. The report lists the scenarios tried and passed; tests/test_faults.py runs all but
-the random-moments one.
+recovery. The report lists the scenarios tried and passed; tests/test_faults.py and
+tests/test_faults_concurrency.py run all but the random-moments one.
 """
 
 from __future__ import annotations
