@@ -172,6 +172,25 @@ def test_every_documented_command_parses(command):
             pytest.fail(f"{command}: the argument parser refuses it: {err.getvalue().strip().splitlines()[-1]}")
 
 
+# Paths the pages use as stand-ins for the reader's own files; the rest of such a command is checked.
+STAND_IN_PATHS = ("my_texts.csv", "/data/w2s/boolq")
+
+
+@pytest.mark.parametrize("command", [c for c in documented_commands() if c.args[:1] in (["run"], ["plan"])], ids=str)
+def test_every_documented_run_names_a_valid_config(command, monkeypatch):
+    """Parsing is not enough: the keys and values a documented run gives make a config (read
+    from the repository's root, where the pages' relative paths start)."""
+    from flows.cli import UserError, _config
+
+    monkeypatch.chdir(ROOT)
+    try:
+        _config(_parser().parse_args(command.args).items)
+    except UserError as e:
+        stand_in = any(f"path: {p} does not exist" in str(e) for p in STAND_IN_PATHS)
+        if not stand_in:
+            pytest.fail(f"{command}: {e}")
+
+
 def test_every_documented_command_is_run_by_a_test_or_benchmark():
     ran = run_commands()
     missing = [str(c) for c in documented_commands() if c.text not in ran and c.text not in NOT_RUN_YET]
