@@ -108,11 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--runner", choices=("threads", "dask"), help="Prefect task runner for the cells (default threads)")
     sweep.add_argument("--workers", type=int, help="cells at once, or Dask workers of the local cluster")
     sweep.add_argument("--dask-address", help="a running Dask scheduler (tcp://HOST:PORT); implies --runner dask")
-    sweep.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here")
-    sweep.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
-    sweep.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
-    _quiet_option(sweep)
-    _server_option(sweep)
+    _job_options(sweep, out_help="also write the table, plot and JSON here")
     sweep.set_defaults(handler=_sweep)
 
     ladder = sub.add_parser("ladder", help="a ladder of pretrained models, small to large: every (weak < strong) pair's W2S run")
@@ -120,21 +116,13 @@ def _parser() -> argparse.ArgumentParser:
         "items", nargs="*", metavar="[CONFIG.yaml] models=A,B,C key=value",
         help="the models (small to large), ladder settings (mode, seeds, finetune_lrs) and experiment overrides",
     )
-    ladder.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here")
-    ladder.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
-    ladder.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
-    _quiet_option(ladder)
-    _server_option(ladder)
+    _job_options(ladder, out_help="also write the table, plot and JSON here")
     ladder.set_defaults(handler=_ladder)
 
     study = sub.add_parser("study", help="run a study: overlap density, source selection, methods (docs/research.md)")
     study.add_argument("name", choices=sorted(STUDIES), help="which study")
     study.add_argument("items", nargs="*", metavar="[CONFIG.yaml] key=value", help="a YAML config and/or overrides")
-    study.add_argument("--out", metavar="DIR", help="also write the table, plot and JSON here (e.g. bench/results)")
-    study.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
-    study.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
-    _quiet_option(study)
-    _server_option(study)
+    _job_options(study, out_help="also write the table, plot and JSON here (e.g. bench/results)")
     study.set_defaults(handler=_study)
 
     compare = sub.add_parser("compare", help="a table (and plot) of runs from the MLflow store: what differed, what came out")
@@ -173,6 +161,16 @@ def _parser() -> argparse.ArgumentParser:
     sources.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
     sources.set_defaults(handler=_sources)
     return parser
+
+
+def _job_options(parser, out_help: str) -> None:
+    """What every command that runs a job of many runs takes: where to copy its results, how
+    to print them, how much to show, and which Prefect API to use."""
+    parser.add_argument("--out", metavar="DIR", help=out_help)
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    _quiet_option(parser)
+    _server_option(parser)
 
 
 def _quiet_option(parser) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from models.metrics import accuracy
-from tasks.artifacts import SourceSplits, TrainedModel, splits_of
-from tasks.finetuning import concat, finetune_and_save, raw_inputs
-from tasks.fitting import train_classifier
+from tasks.artifacts import SourceSplits, TrainedModel
+from tasks.fitting import fit_on_ground_truth
 from tasks.specs import BackboneConfig, ModelConfig
 from tasks.stage import StageOutput, cached_stage
 
@@ -15,14 +13,4 @@ def train_ceiling(
     out: StageOutput, ceiling: ModelConfig, seed: int, sources: list[SourceSplits], finetune: BackboneConfig | None = None
 ) -> None:
     """``finetune``: the backbone to fine-tune on the raw inputs, instead of ``ceiling`` on features."""
-    from models.labels import one_hot
-
-    train, val, test = (splits_of(sources, s) for s in ("weak_train", "val", "test"))
-    k = train.n_classes
-    targets, val_targets = one_hot(train.label, k), one_hot(val.label, k)
-    if finetune is not None:
-        raw = {s: concat(raw_inputs(sources, s)) for s in ("weak_train", "val", "test")}
-        probs = finetune_and_save(out, finetune, seed, raw["weak_train"], targets, raw["val"], val_targets, raw["test"])
-    else:
-        probs = train_classifier(out, ceiling, seed, train.x, targets, val.x, val_targets, test.x)
-    TrainedModel.record(out, test_acc=accuracy(probs, test.label))
+    fit_on_ground_truth(out, ceiling, seed, sources, finetune, features="x")
