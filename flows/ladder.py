@@ -1,7 +1,8 @@
 """A model ladder (docs/backbones.md; Burns et al.'s main figure) as one Prefect flow over cached stages.
 
-For each seed: every model's splits (its own frozen features as both views, or its raw
-inputs when fine-tuned) and its ground-truth fit; every model but the largest labels the
+For each seed: every model's splits (its own frozen features as both views, computed in
+every mode because selection reads them; a fine-tuned model trains on the raw inputs
+beside them) and its ground-truth fit; every model but the largest labels the
 pool; then every (weak < strong) pair's selection, student and evaluation, under a
 nested MLflow run of its own. A model's ground-truth fit is one stage key whichever role
 it plays (teacher of larger models, ceiling of smaller ones), so N models cost N fits and

@@ -69,14 +69,19 @@ def finetune_and_save(
     return probs
 
 
-def finetuned_probs(model: TrainedModel, inputs) -> np.ndarray:
-    """A fine-tuned model's soft labels of raw inputs: texts, or images scaled to 8 bits by
-    the range of the images it trained on (as it saw them)."""
+def finetuned_probs(model: TrainedModel, *inputs) -> list[np.ndarray]:
+    """A fine-tuned model's soft labels of each of ``inputs`` (raw inputs: texts, or images
+    scaled to 8 bits by the range of the images it trained on, as it saw them); the model is
+    loaded once for all of them."""
     from models.backbone import to_uint8
     from models.finetune import load_finetuned, predict_soft
 
     net = load_finetuned(model.model_dir)
-    if isinstance(inputs, list):
-        return predict_soft(net, texts=inputs)
-    lo, hi = model.info.input_range
-    return predict_soft(net, images=to_uint8(inputs, lo, hi))
+
+    def probs(rows):
+        if isinstance(rows, list):
+            return predict_soft(net, texts=rows)
+        lo, hi = model.info.input_range
+        return predict_soft(net, images=to_uint8(rows, lo, hi))
+
+    return [probs(rows) for rows in inputs]

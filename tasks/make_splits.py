@@ -5,7 +5,7 @@ is divided among weak_train, w2s_train and val. Other real data is pooled and di
 among all four.
 
 The result has the layout every later stage reads (``features`` for the strong side,
-``weak_features`` for the weak one, ``label``), plus ``row``, the row's index in the data
+``weak_features`` for the weak one: a hand-made view or the weak backbone's features, ``label``), plus ``row``, the row's index in the data
 as read, and the raw ``text`` or ``pixels`` (what a fine-tuned backbone reads).
 """
 

@@ -354,7 +354,6 @@ MethodChoice = Annotated[
     Discriminator(_method_name),
     BeforeValidator(_method_by_name),
 ]
-METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
 
 
 def unknown_parameter(method: str, parameter: str) -> str:

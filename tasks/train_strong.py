@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.csl import Level, class_blocks, teacher_of_class
-from models.methods import METHODS, OVERLAP, TEACHERS, MethodParams, StudentData, Upstream
+from models.methods import METHODS, OVERLAP, TEACHERS, MethodParams, StudentData, Upstream, fit_student
 from models.metrics import accuracy
 from models.synthetic import OVERLAP as OVERLAP_GROUP
 from models.head import fit_spec
@@ -68,7 +68,7 @@ def train_strong(
     upstream = Upstream()
     if TEACHERS in learner.needs:
         upstream.levels = _levels(method, labels, teachers, taken, val, val.n_classes)
-    result, facts = learner.fit(spec, data, seed, method, upstream)
+    result, facts = fit_student(spec, data, seed, method, upstream)
     probs = predict_probs(result.net, test.x)
     save_fit(out, result, spec, probs, n_train=len(x), test_acc=accuracy(probs, test.label), **facts)
 

@@ -11,8 +11,8 @@ from tasks.stage import StageOutput, cached_stage
 @cached_stage(WeakLabels)
 def weak_label(out: StageOutput, weak: TrainedModel, sources: list[SourceSplits]) -> None:
     if weak.info.finetuned:
-        pools = [finetuned_probs(weak, source.raw_inputs("w2s_train")) for source in sources]
-        WeakLabels.write(out, pools, finetuned_probs(weak, concat(raw_inputs(sources, "val"))))
+        *pools, val = finetuned_probs(weak, *raw_inputs(sources, "w2s_train"), concat(raw_inputs(sources, "val")))
+        WeakLabels.write(out, pools, val)
         return
     from models.training import load_classifier, predict_probs
 
